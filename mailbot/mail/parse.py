@@ -1,0 +1,228 @@
+"""Raw bytes -> :class:`InboundMail`: the parse stage of the intake pipeline.
+
+mail-parser reads the top level (the header block: addresses, subject,
+Message-ID, date), which it decodes tolerantly; the standard library's
+``email`` package with ``policy.default`` reads the body parts, which it
+does without loading a second copy of every attachment and while reporting
+defects such as bad base64.  Anything unreadable raises :class:`ParseError`,
+which intake turns into a quarantine, never a crash.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage, Message
+from typing import Any
+
+import html2text
+import mailparser
+
+from mailbot.domain.types import Attachment, InboundMail
+
+MAX_DEPTH = 40  # MIME nesting deeper than this is not walked (a defect is recorded)
+MAX_PARTS = 500
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+
+
+class ParseError(Exception):
+    """The message cannot be read at all; intake quarantines it with this reason."""
+
+
+def clean(text: str) -> str:
+    """Replace undecodable bytes (surrogate escapes) so text is always valid UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _header_block(raw: bytes) -> bytes:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        idx = raw.find(sep)
+        if idx >= 0:
+            return raw[:idx] + sep
+    return raw + b"\n\n"
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for _name, addr in email.utils.getaddresses(values):
+        addr = clean(addr).strip().strip("<>").lower()
+        if "@" in addr and addr not in out:
+            out.append(addr)
+    return tuple(out)
+
+
+def _msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _MSGID_RE.search(clean(value))
+    return m.group(0) if m else None
+
+
+def _msgids(value: str | None) -> tuple[str, ...]:
+    return tuple(_MSGID_RE.findall(clean(value))) if value else ()
+
+
+def _raw_headers(msg: Message) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for name, value in msg.raw_items():
+        try:
+            text = str(policy.default.header_fetch_parse(name, value))
+        except Exception:  # a header the policy cannot decode: keep its raw form
+            text = str(value)
+        out.append((name.lower(), clean(re.sub(r"\r?\n[ \t]+", " ", text)).strip()))
+    return out
+
+
+def walk(msg: Message, defects: list[str]) -> Iterator[Message]:
+    """Leaf parts, depth-first and iteratively, with depth and count limits."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack:
+        part, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS:
+            defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
+            return
+        if part.is_multipart():
+            if depth >= MAX_DEPTH:
+                defects.append(f"MIME nesting deeper than {MAX_DEPTH} levels; not read further")
+                continue
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend((p, depth + 1) for p in reversed(payload))
+            continue
+        yield part
+
+
+def _text_of(part: Message, defects: list[str]) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        defects.append(f"unknown charset {charset!r}; read as UTF-8/Latin-1")
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return payload.decode("latin-1")
+
+
+def html_to_text(html: str) -> str:
+    """HTML -> readable plain text; tables keep one row per line, cells separated by ' | '."""
+    conv = html2text.HTML2Text()
+    conv.body_width = 0
+    conv.ignore_images = True
+    conv.ignore_links = True
+    conv.ignore_emphasis = True
+    conv.bypass_tables = False
+    conv.pad_tables = False
+    return str(conv.handle(html))
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    if disposition == "attachment":
+        return True
+    if part.get_filename():
+        return True
+    return part.get_content_maintype() not in ("text", "multipart")
+
+
+def _date(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    return None
+
+
+def parse_message(raw: bytes) -> InboundMail:
+    """Parse ``raw`` into an :class:`InboundMail`; raise :class:`ParseError` if unreadable."""
+    if not raw.strip():
+        raise ParseError("empty message")
+    try:
+        top = mailparser.parse_from_bytes(_header_block(raw))
+        msg = email.message_from_bytes(raw, policy=policy.default)
+    except Exception as exc:  # a parser bug on hostile input must not stop intake
+        raise ParseError(f"unreadable message: {type(exc).__name__}: {exc}") from None
+    defects: list[str] = [type(d).__name__ for d in msg.defects]
+    try:
+        headers = _raw_headers(msg)
+    except Exception as exc:
+        raise ParseError(f"unreadable headers: {type(exc).__name__}") from None
+
+    def values(name: str) -> list[str]:
+        return [v for n, v in headers if n == name]
+
+    from_list = _addresses(values("from"))
+    from_name = ""
+    try:
+        if top.from_:
+            from_name = clean(str(top.from_[0][0] or ""))
+    except Exception:
+        defects.append("unreadable From display name")
+    subject = ""
+    try:
+        subject = clean(str(top.subject or ""))
+    except Exception:
+        subject = values("subject")[0] if values("subject") else ""
+    message_id = _msgid(values("message-id")[0] if values("message-id") else None)
+    date = None
+    try:
+        date = _date(top.date)
+    except Exception:
+        defects.append("unreadable Date")
+
+    plain: list[str] = []
+    html: list[str] = []
+    attachments: list[Attachment] = []
+    try:
+        for part in walk(msg, defects):
+            defects.extend(type(d).__name__ for d in part.defects)
+            ctype = part.get_content_type()
+            if _is_attachment(part):
+                data = part.get_payload(decode=True)
+                if isinstance(data, bytes):
+                    attachments.append(
+                        Attachment(filename=part.get_filename(), content_type=ctype, data=data)
+                    )
+            elif ctype == "text/html":
+                html.append(_text_of(part, defects))
+            elif ctype.startswith("text/"):
+                plain.append(_text_of(part, defects))
+    except (RecursionError, MemoryError) as exc:
+        raise ParseError(f"message structure too deep or too large: {type(exc).__name__}") from None
+    html_text = "\n".join(html) if html else None
+    text = "\n".join(plain).strip()
+    if not text and html_text:
+        text = html_to_text(html_text).strip()
+    return InboundMail(
+        message_id=message_id,
+        from_addr=from_list[0] if from_list else "",
+        from_name=from_name,
+        to=_addresses(values("to")),
+        cc=_addresses(values("cc")),
+        reply_to=_addresses(values("reply-to")),
+        subject=subject.strip(),
+        date=date,
+        in_reply_to=_msgid(values("in-reply-to")[0] if values("in-reply-to") else None),
+        references=_msgids(" ".join(values("references"))),
+        headers=tuple(headers),
+        text=clean(text),
+        html=clean(html_text) if html_text else None,
+        attachments=tuple(attachments),
+        defects=tuple(dict.fromkeys(defects)),
+        size=len(raw),
+        content_type=msg.get_content_type(),
+    )
+
+
+def as_email_message(raw: bytes) -> EmailMessage:
+    """The standard library object, for adapters that need details beyond InboundMail."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg

@@ -1,0 +1,81 @@
+"""Content-addressed storage for raw mail and attachments.
+
+Every inbound message is written here before anything else happens to it.
+A blob's name is the SHA-256 of its bytes (``ab/cd/abcdef...``), never a name
+the sender chose; a write goes to a temporary file in the same directory,
+is flushed to disk and renamed into place, so a crash never leaves half a
+blob under a valid name.  Writing the same bytes twice stores them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    """A directory of immutable blobs named by the SHA-256 of their content."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, digest: str) -> Path:
+        if not _HEX.match(digest):
+            raise ValueError(f"not a SHA-256 digest: {digest!r}")
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably and return its digest (idempotent)."""
+        digest = sha256_hex(data)
+        target = self.path_for(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        return self.path_for(digest).read_bytes()
+
+    def open(self, digest: str) -> BinaryIO:
+        return self.path_for(digest).open("rb")
+
+    def exists(self, digest: str) -> bool:
+        return self.path_for(digest).exists()
+
+    def __iter__(self) -> Iterator[str]:
+        for p in self.root.glob("*/*/*"):
+            if _HEX.match(p.name):
+                yield p.name
+
+
+def safe_filename(name: str | None, fallback: str = "attachment") -> str:
+    """A display name safe to show and to offer for download: no paths, no control chars."""
+    if not name:
+        return fallback
+    name = unicodedata.normalize("NFC", name)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*')
+    name = name.strip(" .")[:200]
+    return name or fallback

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from datetime import date
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -132,6 +133,10 @@ class PolicySettings:
     retry_base_seconds: int = 60
     retry_max_attempts: int = 8
     same_incident_place_similarity: int = 80
+    circulation_grace_hours: int = 0
+    cycle_session: int = 0
+    cycle_opens_on: str = ""
+    cycle_deadline: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,6 +303,17 @@ def _check(settings: Settings) -> None:
             f"desk.reference_prefix: got {settings.desk.reference_prefix!r}, expected 2 to 10 "
             "capital letters or digits, starting with a letter"
         )
+    for key in ("cycle_opens_on", "cycle_deadline"):
+        value = getattr(settings.policy, key)
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"policy.{key}: got {value!r}, expected a date like 2028-05-15") from None
+    if bool(settings.policy.cycle_session) != bool(settings.policy.cycle_opens_on and
+                                                    settings.policy.cycle_deadline):
+        raise ConfigError("policy.cycle_session: cycle_session, cycle_opens_on and cycle_deadline "
+                          "go together; expected all three or none")
     for key in ("reasonable_period_days", "reminder_interval_days", "daily_cap_per_address",
                 "max_attachment_size", "retry_base_seconds"):
         if getattr(settings.policy, key) <= 0:

@@ -93,7 +93,7 @@ def walk(msg: Message, defects: list[str]) -> Iterator[Message]:
                 continue
             payload = part.get_payload()
             if isinstance(payload, list):
-                stack.extend((p, depth + 1) for p in reversed(payload))
+                stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
             continue
         yield part
 
@@ -102,6 +102,7 @@ def _text_of(part: Message, defects: list[str]) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
+    payload = payload.replace(b"\r\n", b"\n")  # mail fetched over IMAP has CRLF line ends
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
@@ -182,7 +183,6 @@ def parse_message(raw: bytes) -> InboundMail:
     attachments: list[Attachment] = []
     try:
         for part in walk(msg, defects):
-            defects.extend(type(d).__name__ for d in part.defects)
             ctype = part.get_content_type()
             if _is_attachment(part):
                 data = part.get_payload(decode=True)
@@ -194,6 +194,8 @@ def parse_message(raw: bytes) -> InboundMail:
                 html.append(_text_of(part, defects))
             elif ctype.startswith("text/"):
                 plain.append(_text_of(part, defects))
+            # after decoding: get_payload(decode=True) adds defects such as bad base64
+            defects.extend(type(d).__name__ for d in part.defects)
     except (RecursionError, MemoryError) as exc:
         raise ParseError(f"message structure too deep or too large: {type(exc).__name__}") from None
     html_text = "\n".join(html) if html else None

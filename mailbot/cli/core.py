@@ -1,0 +1,133 @@
+"""Commands to run and administer the desk: run, demo, check, db upgrade, states."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailbot.config import ConfigError, Settings, config_path, load_settings
+from mailbot.service.app import App
+
+Sub = Any  # argparse's private _SubParsersAction
+
+
+def settings_of(args: argparse.Namespace, check: bool = True) -> Settings:
+    return load_settings(config_path(explicit=args.config), check=check)
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.desk.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mailbot.service.runner import Service
+
+    settings = settings_of(args)
+    setup_logging(settings)
+    app = App(settings)
+    service = Service(app)
+    if args.once:
+        stats = service.run_once()
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
+        print(f"received {stats.received} ({outcomes}); reminders {stats.reminders}; "
+              f"sent {stats.sent}, retrying {stats.retried}, failed {stats.failed}")
+        return 0
+    asyncio.run(service.run_forever())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from mailbot.service.admin import run_checks
+
+    try:
+        settings = settings_of(args)
+    except ConfigError as exc:
+        print(f"FAIL  config    {exc}")
+        return 1
+    results = run_checks(App(settings))
+    for r in results:
+        print(r.line())
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from mailbot.service.admin import db_upgrade
+
+    app = App(settings_of(args, check=False))
+    rev = db_upgrade(app)
+    print(f"database {app.engine.url.render_as_string(hide_password=True)} at revision {rev}")
+    return 0
+
+
+def cmd_states_list(args: argparse.Namespace) -> int:
+    from mailbot.service.admin import load_registry
+
+    settings = settings_of(args, check=False)
+    registry = load_registry(settings)
+    for s in registry:
+        flag = " (observer)" if s.observer else ""
+        print(f"{s.code}  {s.language}  {s.name}{flag}")
+    print(f"{len(registry)} States", file=sys.stderr)
+    return 0
+
+
+def cmd_states_import(args: argparse.Namespace) -> int:
+    from mailbot.cli import UserError
+    from mailbot.service.admin import ImportError_, db_upgrade, import_states
+
+    app = App(settings_of(args, check=False))
+    db_upgrade(app)
+    try:
+        n, focal, secretariat = import_states(app, Path(args.file) if args.file else None)
+    except ImportError_ as exc:
+        raise UserError(str(exc)) from None
+    print(f"loaded {n} States, {focal} focal-point addresses, {secretariat} Secretariat addresses")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailbot.demo import run_demo
+
+    return run_demo(data_dir=Path(args.data_dir), reset=args.reset, scenario=args.scenario,
+                    imap_port=args.imap_port, smtp_port=args.smtp_port, once=args.once)
+
+
+def register(sub: Sub) -> None:
+    p = sub.add_parser("run", help="run the service (watch the mailbox, answer, remind)")
+    p.add_argument("--once", action="store_true",
+                   help="process what is in the inbox, send what is due, and exit")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("demo", help="run the desk on embedded mail servers with sample data")
+    p.add_argument("--data-dir", default="demo-data", help="where the demo keeps its mail and data")
+    p.add_argument("--reset", action="store_true", help="start from empty mailboxes and database")
+    p.add_argument("--scenario", action="store_true",
+                   help="play a short story with a fast clock: report, notice, reminder, follow-up")
+    p.add_argument("--once", action="store_true", help="set up, print how to connect, and exit")
+    p.add_argument("--imap-port", type=int, default=10143)
+    p.add_argument("--smtp-port", type=int, default=10587)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("check", help="validate the configuration, then try mailbox, SMTP, database")
+    p.set_defaults(handler=cmd_check)
+
+    db = sub.add_parser("db", help="database schema")
+    dbs = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    p = dbs.add_parser("upgrade", help="apply the migrations (Alembic)")
+    p.set_defaults(handler=cmd_db_upgrade)
+
+    st = sub.add_parser("states", help="the State registry and focal points")
+    sts = st.add_subparsers(dest="states_command", metavar="ACTION", required=True)
+    p = sts.add_parser("list", help="list the States of config/states.toml")
+    p.set_defaults(handler=cmd_states_list)
+    p = sts.add_parser("import", help="validate and load the States and a focal-points file")
+    p.add_argument("file", nargs="?", help="focal points TOML (default: desk.focal_points_file)")
+    p.set_defaults(handler=cmd_states_import)

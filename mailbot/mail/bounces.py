@@ -1,0 +1,64 @@
+"""Raw bytes -> the recipients a bounce reports as failing: the bounce adapter of intake.
+
+Intake calls :func:`bounce_info` (or :func:`bounced_addresses`) on the raw
+message and passes the addresses to ``domain.classify``, whose
+``bounce-addresses`` rule records them. The detection itself is flufl.bounce's
+(RFC 3464 DSNs first, then heuristics for Exim, qmail, Exchange, ...). Hostile
+or odd input never raises here: it yields no addresses.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import policy
+
+from flufl.bounce import all_failures
+
+#: flufl.bounce logs every detector it runs at INFO and a traceback when one fails.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class BounceInfo:
+    """Failing recipients reported by a bounce, lower-cased and sorted within each group."""
+
+    permanent: tuple[str, ...] = ()
+    temporary: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every failing recipient, permanent failures first."""
+        return tuple(dict.fromkeys(self.permanent + self.temporary))
+
+    def __bool__(self) -> bool:
+        return bool(self.permanent or self.temporary)
+
+
+def _addresses(found: Iterable[bytes | str]) -> tuple[str, ...]:
+    out: set[str] = set()
+    for item in found:
+        text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+        text = text.strip().strip("<>").strip().lower()
+        if "@" in text:
+            out.add(text)
+    return tuple(sorted(out))
+
+
+def bounce_info(raw: bytes) -> BounceInfo:
+    """What flufl.bounce finds in ``raw``; an empty :class:`BounceInfo` on any error."""
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.compat32)
+        temporary, permanent = all_failures(msg)
+        perm = _addresses(permanent)
+        temp = tuple(a for a in _addresses(temporary) if a not in perm)
+    except Exception:  # a detector choking on hostile input means "no bounce found"
+        return BounceInfo()
+    return BounceInfo(permanent=perm, temporary=temp)
+
+
+def bounced_addresses(raw: bytes) -> tuple[str, ...]:
+    """Every failing recipient in ``raw``, lower-cased, permanent failures first; never raises."""
+    return bounce_info(raw).addresses

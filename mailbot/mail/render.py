@@ -1,0 +1,635 @@
+"""Outgoing mail: a mail name, a language and a context become an RFC 5322 message.
+
+Place in the flow: the service decides what to send (``service.intake`` and
+the sweeps write outbox rows); to write a row it calls :meth:`Renderer.render`
+with the outbox ``kind`` as the mail name and then :func:`build_message`, and
+stores the bytes with the row.  ``service.outbox`` later sends those bytes as
+they are, so a resend is byte-for-byte the same mail with the same
+Message-ID (:func:`make_message_id` derives it from the outbox key).
+
+Templates live by convention in ``<templates_dir>/mail/<lang>/``:
+``<name>.subject.j2`` and ``<name>.txt.j2``, optionally ``<name>.html.j2``.
+A language without its own template falls back to English (ar, ru and zh
+today).  Values that come from senders are only ever *data* in the context:
+nothing a sender wrote is compiled as a template.
+
+Dates, sizes and session numbers are formatted in the mail's language by the
+pure helpers below (:func:`format_date` and friends), never by the process
+locale.  In templates they are the filters ``longdate``, ``longdatetime``,
+``filesize``, ``session`` and ``of_state`` (which gives "of France",
+"de la France", "de Francia"), all using the language being rendered.
+
+Context each mail expects
+=========================
+
+Every **note verbale** (mails to States) needs these, besides its own:
+
+================  ==========================================================
+``note_reference``  the note's reference line, e.g. ``LA/COD/61-31/DCM-2026-0007``
+``note_date``       ``date`` of the note (printed under the closing formula)
+``state_name``      the addressee State's short name *in the mail's language*
+                    (``StateInfo.display_name(renderer.resolve_lang(name, lang))``)
+``confidential``    ``bool``: prints "Confidential" under the reference
+``observer``        optional, default false: the addressee is a non-member
+                    observer State (its head of mission is a Permanent Observer)
+================  ==========================================================
+
+Shapes used below: *pairs* is a list of ``(label, value)`` string pairs in the
+order to print; *files* is a list of ``(filename, size_in_bytes)``.
+
+=======================  ======================================================
+name                     its own variables (after the common ones)
+=======================  ======================================================
+``ack_violation``        note verbale. ``reference`` (incident, e.g. DCM-2026-0007);
+                         ``received_at`` datetime; ``summary`` pairs;
+                         ``attachments`` files; ``circulation`` one of
+                         ``circulate`` | ``circulation_defaulted`` |
+                         ``confidential`` | ``pending``; ``objection_deadline``
+                         datetime or None (required for ``circulation_defaulted``);
+                         ``follow_up_due`` date or None (when the 10 (b) reports
+                         are expected)
+``ack_follow_up``        note verbale. ``reference``; ``received_at``; ``summary``;
+                         ``attachments``; ``circulation``; ``objection_deadline``;
+                         ``outstanding``: list of codes still awaited under
+                         10 (b): ``justice`` | ``outcome`` | ``prevention``
+``ack_views``            note verbale. ``cycle`` (label, e.g. "2026-2028");
+                         ``received_at``; ``summary``; ``attachments``;
+                         ``circulation``; ``objection_deadline``
+``correction``           note verbale. ``form_kind`` (``violation`` |
+                         ``follow_up`` | ``views``); ``reference`` str or None;
+                         ``received_at``; ``original_subject``; ``problems``
+                         pairs (field label, message); ``prefilled_form`` str
+``unknown_sender``       plain letter. ``sender_address``; ``received_at``;
+                         ``original_subject``
+``held``                 note verbale when ``state_name`` is a str, a plain
+                         letter when it is None (then ``note_reference``,
+                         ``note_date`` and ``confidential`` may be None/False).
+                         ``received_at``; ``original_subject``; ``reason``: a
+                         code (``authentication`` | ``not_party`` |
+                         ``no_incident`` | ``unrecognised`` |
+                         ``attachment_blocked`` | ``too_large`` | ``daily_cap``)
+                         or free text printed as given; ``reference`` str or None
+``circulation``          note verbale (para 11 (b)). ``report_kind``
+                         (``violation`` | ``follow_up`` | ``views``);
+                         ``reporting_state`` (name in the mail's language);
+                         ``reference`` str or None (None for views);
+                         ``cycle`` str; ``communication_date`` date; ``summary``
+                         pairs; ``attachments`` list of dicts ``{"name", "size",
+                         "attached": bool}``; ``request_address`` (where to ask
+                         for attachments not attached)
+``attention``            note verbale (para 11 (c)). ``role`` (``host`` |
+                         ``offender`` | ``sending``); ``reference``;
+                         ``reporting_state``; ``communication_date`` date;
+                         ``incident_date`` date or None; ``place`` str;
+                         ``followup_form`` str; ``due_date`` date
+``reminder``             note verbale (para 11 (d)). ``reference``;
+                         ``paragraph`` (``10 (a)`` | ``10 (b)``); ``due_date``;
+                         ``reminder_number`` int (1 = first); ``gentle`` bool
+                         (offender's State: "to the extent possible");
+                         ``outstanding`` codes as for ``ack_follow_up`` (may be
+                         empty); ``prefilled_form`` str
+``escalation``           memo to the Secretariat. ``reference``; ``state_name``;
+                         ``paragraph``; ``due_date``; ``reminders_sent`` int;
+                         ``last_reminder_at`` date; ``obligation_key`` str
+``circular``             note verbale (paras 11 (a), 12). ``cycle``;
+                         ``ga_session`` int; ``deadline`` date; ``blank_forms``
+                         list of dicts ``{"title", "filename", "text"}``
+``digest``               memo. ``digest_date`` date; ``held`` and ``quarantined``:
+                         lists of dicts ``{"received_at", "from_addr",
+                         "subject", "reason", "message_key"}``;
+                         ``unknown_senders`` list of dicts ``{"address",
+                         "count", "last_seen"}``; ``delivery_failures`` list of
+                         dicts as in ``delivery_failure``
+``secretariat_notice``   memo. ``status`` (``held`` | ``quarantined``);
+                         ``received_at``; ``from_addr``; ``original_subject``;
+                         ``reason``; ``message_key``; ``state_name`` str or
+                         None; ``reference`` str or None; ``actions`` list of
+                         str (commands the officer can send)
+``command_result``       memo. ``command_subject``; ``received_at``; ``ok``
+                         bool; ``lines`` list of str
+``report_delivery``      memo. ``cycle``; ``ga_session`` int; ``filename``;
+                         ``addendum`` bool; ``report_count`` int;
+                         ``views_count`` int
+``delivery_failure``     memo. ``failures`` list of dicts ``{"recipient",
+                         "subject", "outbox_key", "error", "failed_at"}``
+=======================  ======================================================
+
+Dates are ``datetime.date`` (a ``datetime`` is accepted and printed as its
+date); ``*_at`` and ``objection_deadline`` are ``datetime`` (naive means UTC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime as rfc5322_date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2.runtime import Context
+
+__all__ = [
+    "LANGUAGES",
+    "MAIL_NAMES",
+    "RenderedMail",
+    "Renderer",
+    "TemplateMissing",
+    "build_message",
+    "format_date",
+    "format_datetime",
+    "format_size",
+    "make_message_id",
+    "session_words",
+    "state_of",
+]
+
+#: Languages with their own templates; any other falls back to English.
+LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
+FALLBACK_LANGUAGE = "en"
+
+#: Every mail the outbox may ask for (the outbox ``kind``).
+MAIL_NAMES: tuple[str, ...] = (
+    "ack_violation",
+    "ack_follow_up",
+    "ack_views",
+    "correction",
+    "unknown_sender",
+    "held",
+    "circulation",
+    "attention",
+    "reminder",
+    "escalation",
+    "circular",
+    "digest",
+    "secretariat_notice",
+    "command_result",
+    "report_delivery",
+    "delivery_failure",
+)
+
+#: Keys the renderer supplies itself; a context must not set them.
+_RESERVED = frozenset({"lang", "resolution"})
+
+#: How many Message-IDs the References header keeps (the first and the newest).
+MAX_REFERENCES = 10
+
+_WS = re.compile(r"\s+")
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
+class TemplateMissing(LookupError):
+    """No template for this mail name, not even in English."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A mail in words: a one-line subject, the plain text, the HTML when there is one."""
+
+    subject: str
+    text: str
+    html: str | None = None
+    lang: str = FALLBACK_LANGUAGE  # the language actually rendered (after fallback)
+
+
+# --------------------------------------------------------------------------- formatting
+
+_MONTHS: dict[str, tuple[str, ...]] = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+           "septiembre", "octubre", "noviembre", "diciembre"),
+}
+
+
+def _base_lang(lang: str) -> str:
+    base = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+    return base if base in LANGUAGES else FALLBACK_LANGUAGE
+
+
+def format_date(d: date, lang: str) -> str:
+    """A date as the Secretariat writes it: 20 November 2026 / 20 novembre 2026 / 20 de ..."""
+    if isinstance(d, datetime):
+        d = _as_utc(d).date()
+    lang = _base_lang(lang)
+    month = _MONTHS[lang][d.month - 1]
+    if lang == "fr":
+        day = "1er" if d.day == 1 else str(d.day)
+        return f"{day} {month} {d.year}"
+    if lang == "es":
+        return f"{d.day} de {month} de {d.year}"
+    return f"{d.day} {month} {d.year}"
+
+
+def format_datetime(dt: datetime, lang: str) -> str:
+    """A moment in UTC: 20 November 2026, 17:00 UTC / 20 novembre 2026 à 17 h 00 (UTC) ..."""
+    dt = _as_utc(dt)
+    lang = _base_lang(lang)
+    day = format_date(dt.date(), lang)
+    if lang == "fr":
+        return f"{day} à {dt.hour} h {dt.minute:02d} (UTC)"
+    if lang == "es":
+        return f"{day}, a las {dt.hour}.{dt.minute:02d} horas (UTC)"
+    return f"{day}, {dt.hour:02d}:{dt.minute:02d} UTC"
+
+
+def _as_utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def format_size(n: int, lang: str) -> str:
+    """A file size for people: 512 bytes, 12 kB, 1.4 MB (1,4 Mo in French)."""
+    lang = _base_lang(lang)
+    units = ("octets", "Ko", "Mo", "Go") if lang == "fr" else ("bytes", "kB", "MB", "GB")
+    if n < 1024:
+        return f"{n} {units[0]}"
+    value = float(n)
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    text = f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+    if lang != "en":
+        text = text.replace(".", ",")
+    return f"{text} {units[unit]}"
+
+
+_EN_ONES = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+            "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+            "eighteen", "nineteen")
+_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_EN_ORD = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+           "nine": "ninth", "twelve": "twelfth"}
+
+
+def _en_ordinal(n: int) -> str:
+    if n >= 100:
+        rest = n - 100
+        return "one hundredth" if rest == 0 else f"one hundred and {_en_ordinal(rest)}"
+    if n < 20:
+        word = _EN_ONES[n]
+        return _EN_ORD.get(word, word + "th")
+    tens, ones = divmod(n, 10)
+    if ones == 0:
+        return _EN_TENS[tens][:-1] + "ieth"
+    return f"{_EN_TENS[tens]}-{_en_ordinal(ones)}"
+
+
+_FR_ONES = ("", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+            "onze", "douze", "treize", "quatorze", "quinze", "seize")
+_FR_TENS = ("", "dix", "vingt", "trente", "quarante", "cinquante", "soixante")
+
+
+def _fr_cardinal(n: int) -> str:
+    if n >= 100:
+        rest = n - 100
+        return "cent" if rest == 0 else f"cent {_fr_cardinal(rest)}"
+    if n <= 16:
+        return _FR_ONES[n]
+    if n < 20:
+        return f"dix-{_FR_ONES[n - 10]}"
+    if n < 70:
+        tens, ones = divmod(n, 10)
+        if ones == 0:
+            return _FR_TENS[tens]
+        joiner = " et " if ones == 1 else "-"
+        return f"{_FR_TENS[tens]}{joiner}{_FR_ONES[ones]}"
+    if n < 80:
+        rest = n - 60
+        joiner = " et " if rest == 11 else "-"
+        return f"soixante{joiner}{_fr_cardinal(rest)}"
+    if n == 80:
+        return "quatre-vingts"
+    return f"quatre-vingt-{_fr_cardinal(n - 80)}"
+
+
+def _fr_ordinal(n: int) -> str:
+    if n == 1:
+        return "première"  # feminine: "session"
+    word = _fr_cardinal(n)
+    if word.endswith("cinq"):
+        return word + "uième"
+    if word.endswith("neuf"):
+        return word[:-1] + "vième"
+    if word.endswith("quatre-vingts"):
+        return word[:-1] + "ième"
+    if word.endswith("e"):
+        return word[:-1] + "ième"
+    return word + "ième"
+
+
+_ES_UNITS = ("", "primer", "segundo", "tercer", "cuarto", "quinto", "sexto", "séptimo",
+             "octavo", "noveno")
+_ES_TEENS = ("décimo", "undécimo", "duodécimo", "decimotercer", "decimocuarto", "decimoquinto",
+             "decimosexto", "decimoséptimo", "decimoctavo", "decimonoveno")
+_ES_TENS = ("", "", "vigésimo", "trigésimo", "cuadragésimo", "quincuagésimo", "sexagésimo",
+            "septuagésimo", "octogésimo", "nonagésimo")
+
+
+def _es_ordinal(n: int) -> str:
+    """Ordinal before a masculine noun ("primer", "tercer" are apocopated)."""
+    if n >= 100:
+        rest = n - 100
+        return "centésimo" if rest == 0 else f"centésimo {_es_ordinal(rest)}"
+    if n < 10:
+        return _ES_UNITS[n]
+    if n < 20:
+        return _ES_TEENS[n - 10]
+    tens, ones = divmod(n, 10)
+    return _ES_TENS[tens] if ones == 0 else f"{_ES_TENS[tens]} {_ES_UNITS[ones]}"
+
+
+def session_words(n: int, lang: str) -> str:
+    """A General Assembly session in words: eighty-third session, quatre-vingt-troisième ..."""
+    lang = _base_lang(lang)
+    if not 1 <= n <= 199:
+        return {"fr": f"{n}e session", "es": f"{n}º período de sesiones"}.get(lang, f"{n}th session")
+    if lang == "fr":
+        return f"{_fr_ordinal(n)} session"
+    if lang == "es":
+        return f"{_es_ordinal(n)} período de sesiones"
+    return f"{_en_ordinal(n)} session"
+
+
+# "of <State>" with the article each language's UN usage gives the short name.
+_EN_THE_PREFIXES = ("Republic ", "Democratic ", "United ", "Russian ", "Syrian ", "Central ",
+                    "Dominican ", "Lao ", "Holy ", "State of ", "Marshall ", "Netherlands")
+_EN_THE = frozenset({"Bahamas", "Comoros", "Congo", "Gambia", "Niger", "Philippines", "Sudan"})
+
+_FR_NO_ARTICLE = frozenset({
+    "Antigua-et-Barbuda", "Bahreïn", "Chypre", "Cuba", "Djibouti", "El Salvador", "Haïti",
+    "Israël", "Kiribati", "Madagascar", "Malte", "Maurice", "Monaco", "Nauru", "Oman",
+    "Saint-Kitts-et-Nevis", "Sainte-Lucie", "Saint-Vincent-et-les Grenadines", "Saint-Marin",
+    "Sao Tomé-et-Principe", "Singapour", "Sri Lanka", "Trinité-et-Tobago", "Tuvalu", "Vanuatu",
+})
+_FR_PLURAL_PREFIXES = ("Bahamas", "Comores", "Émirats", "États-Unis", "Fidji", "Îles",
+                       "Maldives", "Palaos", "Pays-Bas", "Philippines", "Seychelles", "Tonga")
+_FR_MASCULINE_E = frozenset({"Mexique", "Mozambique", "Cambodge", "Zimbabwe", "Belize",
+                             "Suriname", "Royaume"})
+_FR_FEMININE_OTHER = frozenset({"Fédération", "Sierra"})
+_VOWELS = tuple("AEIOUÉÈÊÎÏÔÛÜ")
+
+_ES_ARTICLE: dict[str, str] = {
+    # UN Spanish usage: the article is part of how these names are written in a sentence.
+    "Argentina": "la", "India": "la", "Brasil": "el", "Canadá": "el", "Ecuador": "el",
+    "Japón": "el", "Pakistán": "el", "Paraguay": "el", "Perú": "el", "Uruguay": "el",
+    "Camerún": "el", "Chad": "el", "Congo": "el", "Gabón": "el", "Iraq": "el",
+    "Líbano": "el", "Níger": "el", "Senegal": "el", "Sudán": "el", "Sudán del Sur": "el",
+    "Yemen": "el", "Afganistán": "el", "Bahamas": "las", "Comoras": "las", "Maldivas": "las",
+    "Filipinas": "", "Santa Sede": "la", "Estado de Palestina": "el",
+}
+_ES_PREFIX_ARTICLE = (("República", "la"), ("Federación", "la"), ("Estados Unidos", "los"),
+                      ("Emiratos", "los"), ("Reino Unido", "el"), ("Países Bajos", "los"),
+                      ("Islas", "las"), ("Irán", "el"))
+
+
+def state_of(name: str, lang: str) -> str:
+    """"of <State>" as a note verbale writes it: of the Sudan, de la France, del Perú."""
+    lang = _base_lang(lang)
+    if lang == "fr":
+        return _fr_of(name)
+    if lang == "es":
+        return _es_of(name)
+    if name in _EN_THE or name.startswith(_EN_THE_PREFIXES):
+        return f"of the {name}"
+    return f"of {name}"
+
+
+def _fr_of(name: str) -> str:
+    if name in _FR_NO_ARTICLE:
+        return f"d'{name}" if name.startswith((*_VOWELS, "H")) else f"de {name}"
+    if name.startswith(_FR_PLURAL_PREFIXES):
+        return f"des {name}"
+    if name.startswith(_VOWELS):
+        return f"de l'{name}"
+    first = re.split(r"[\s(-]", name, maxsplit=1)[0]
+    if first in _FR_FEMININE_OTHER or (first.endswith("e") and first not in _FR_MASCULINE_E):
+        return f"de la {name}"
+    return f"du {name}"
+
+
+def _es_of(name: str) -> str:
+    article = _ES_ARTICLE.get(name)
+    if article is None:
+        article = next((art for prefix, art in _ES_PREFIX_ARTICLE if name.startswith(prefix)), "")
+    if article == "el":
+        return f"del {name}"
+    return f"de {article} {name}" if article else f"de {name}"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@pass_context
+def _f_longdate(ctx: Context, value: date) -> str:
+    return format_date(value, str(ctx["lang"]))
+
+
+@pass_context
+def _f_longdatetime(ctx: Context, value: datetime) -> str:
+    return format_datetime(value, str(ctx["lang"]))
+
+
+@pass_context
+def _f_filesize(ctx: Context, value: int) -> str:
+    return format_size(int(value), str(ctx["lang"]))
+
+
+@pass_context
+def _f_session(ctx: Context, value: int) -> str:
+    return session_words(int(value), str(ctx["lang"]))
+
+
+@pass_context
+def _f_of_state(ctx: Context, value: str) -> str:
+    return state_of(str(value), str(ctx["lang"]))
+
+
+def _fail(message: str) -> str:
+    """Lets a template reject a value it does not know (an unknown code is a caller's bug)."""
+    raise ValueError(message)
+
+
+def _autoescape(template_name: str | None) -> bool:
+    return bool(template_name and template_name.endswith(".html.j2"))
+
+
+class Renderer:
+    """Renders the mails from ``<templates_dir>/mail/<lang>/``; the directory is the test seam."""
+
+    def __init__(self, templates_dir: Path | str, *, resolution: str = "61/31") -> None:
+        self.mail_dir = Path(templates_dir) / "mail"
+        self.resolution = resolution
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.mail_dir)),
+            undefined=StrictUndefined,
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(
+            longdate=_f_longdate,
+            longdatetime=_f_longdatetime,
+            filesize=_f_filesize,
+            session=_f_session,
+            of_state=_f_of_state,
+        )
+        self.env.globals["fail"] = _fail
+
+    def resolve_lang(self, name: str, lang: str) -> str:
+        """The language ``name`` will actually be rendered in for a mission working in ``lang``."""
+        base = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+        if base and (self.mail_dir / base / f"{name}.txt.j2").is_file():
+            return base
+        if (self.mail_dir / FALLBACK_LANGUAGE / f"{name}.txt.j2").is_file():
+            return FALLBACK_LANGUAGE
+        raise TemplateMissing(f"no template for mail {name!r} in {self.mail_dir}")
+
+    def render(self, name: str, lang: str, context: Mapping[str, Any]) -> RenderedMail:
+        """Render mail ``name`` in ``lang`` (English when that language has no template).
+
+        Raises ``jinja2.UndefinedError`` when the context lacks a variable the
+        template uses, and :class:`TemplateMissing` for an unknown mail name.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise TemplateMissing(f"not a mail name: {name!r}")
+        clash = _RESERVED & context.keys()
+        if clash:
+            raise ValueError(f"context may not set {sorted(clash)}: the renderer supplies them")
+        used = self.resolve_lang(name, lang)
+        values = {**context, "lang": used, "resolution": self.resolution}
+        subject = self.env.get_template(f"{used}/{name}.subject.j2").render(values)
+        text = self.env.get_template(f"{used}/{name}.txt.j2").render(values)
+        html: str | None
+        try:
+            html_template = self.env.get_template(f"{used}/{name}.html.j2")
+        except TemplateNotFound:
+            html = None
+        else:
+            html = html_template.render(values)
+        return RenderedMail(_one_line(subject), _tidy(text), html, used)
+
+    def available(self, lang: str = FALLBACK_LANGUAGE) -> list[str]:
+        """The mail names that have a text template in ``lang``."""
+        folder = self.mail_dir / lang
+        return sorted(p.name[: -len(".txt.j2")] for p in folder.glob("*.txt.j2"))
+
+
+def _one_line(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- the message
+
+
+def make_message_id(token: str, domain: str) -> str:
+    """A Message-ID that depends only on the outbox key, so a resend carries the same one."""
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{domain.strip().strip('.').lower()}>"
+
+
+def _bracket(msgid: str) -> str:
+    msgid = msgid.strip()
+    if not msgid:
+        raise ValueError("empty Message-ID")
+    if _WS.search(msgid):
+        raise ValueError(f"Message-ID with whitespace: {msgid!r}")
+    return msgid if msgid.startswith("<") and msgid.endswith(">") else f"<{msgid.strip('<>')}>"
+
+
+def _thread(in_reply_to: str | None, references: Sequence[str]) -> list[str]:
+    """The References chain: the sender's References then their Message-ID, capped.
+
+    RFC 5322 3.6.4 builds References this way; very long chains are trimmed
+    to the first (the thread's root) and the newest ones, as common agents do.
+    """
+    ids: list[str] = []
+    for item in [*references, *([in_reply_to] if in_reply_to else [])]:
+        for token in item.split():
+            bracketed = _bracket(token)
+            if bracketed not in ids:
+                ids.append(bracketed)
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1):]]
+    return ids
+
+
+def _check_header_value(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"header {name} contains a line break")
+
+
+def build_message(
+    rendered: RenderedMail,
+    *,
+    from_addr: str,
+    from_name: str,
+    to: Sequence[str],
+    message_id: str,
+    date: datetime,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    auto_submitted: str = "auto-replied",
+    loop_header: tuple[str, str],
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    extra_headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The mail as RFC 5322 bytes (CRLF line ends, UTF-8 bodies) ready for SMTP.
+
+    ``references`` are the References of the mail we answer and ``in_reply_to``
+    its Message-ID. ``attachments`` are ``(filename, content_type, data)``.
+    """
+    if not to:
+        raise ValueError("a mail needs at least one recipient")
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=_one_line(from_name), addr_spec=from_addr)
+    msg["To"] = [Address(addr_spec=addr) for addr in to]
+    msg["Date"] = rfc5322_date(_as_utc(date))
+    msg["Message-ID"] = _bracket(message_id)
+    msg["Subject"] = _one_line(rendered.subject)
+    chain = _thread(in_reply_to, references)
+    if in_reply_to:
+        msg["In-Reply-To"] = _bracket(in_reply_to)
+    if chain:
+        msg["References"] = " ".join(chain)
+    # RFC 3834: tells well-behaved responders not to answer us.
+    msg["Auto-Submitted"] = auto_submitted
+    # Exchange and Outlook ignore Auto-Submitted for out-of-office replies; this stops them.
+    msg["X-Auto-Response-Suppress"] = "All"
+    loop_name, loop_value = loop_header
+    _check_header_value(loop_name, loop_value)
+    msg[loop_name] = loop_value
+    # No Precedence header, on purpose, for every kind of mail (circulations included):
+    # it is not a standard (RFC 3834 discourages relying on it), Auto-Submitted and
+    # X-Auto-Response-Suppress already stop auto-replies, and "bulk" or "list" make
+    # some gateways and filters junk or deprioritise mail, which official notes to
+    # missions must not risk.
+    for name, value in (extra_headers or {}).items():
+        _check_header_value(name, value)
+        msg[name] = value
+    msg.set_content(rendered.text, charset="utf-8")
+    if rendered.html is not None:
+        msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    # After the body: set_content() drops any Content-* header set before it.
+    msg["Content-Language"] = rendered.lang
+    return msg.as_bytes(policy=policy.SMTP)

@@ -1,0 +1,118 @@
+"""The Secretariat's commands by mail, carried out inside the intake transaction.
+
+``domain.commands`` parses the lines (``#extend 30d``, ``#waive``,
+``#fulfilled``, ``#report 83``, ``#help``); this module finds the obligation
+a command is about — named explicitly, or the one the replied-to mail (a
+reminder, an escalation, a notice) concerned — applies it, and returns the
+lines of the confirmation and any attachment (the report).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from mailbot.domain import commands as cmd
+from mailbot.domain import obligations as ob
+from mailbot.domain.types import InboundMail
+from mailbot.store import repo, timeq
+from mailbot.store.tables import Incident, Obligation
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+    from mailbot.service.filing import Filing
+
+Attachment = tuple[str, str, bytes]
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+class CommandRunner:
+    """Applies parsed commands; each returns one confirmation line."""
+
+    def __init__(self, app: App, filing: Filing) -> None:
+        self.app = app
+        self.filing = filing
+        self.policy = ob.ObligationPolicy.from_settings(app.settings.policy)
+
+    def run(self, session: Session, commands: list[cmd.Command], mail: InboundMail,
+            incident: Incident | None, now: datetime) -> tuple[list[str], list[Attachment]]:
+        lines: list[str] = []
+        files: list[Attachment] = []
+        for c in commands:
+            try:
+                if isinstance(c, cmd.Help):
+                    lines.extend(cmd.HELP_TEXT.splitlines())
+                elif isinstance(c, cmd.Report):
+                    name, data = self._report(c)
+                    files.append((name, DOCX, data))
+                    lines.append(f"{c.line}: the report is attached ({name})")
+                else:
+                    lines.append(self._obligation_command(session, c, mail, incident, now))
+            except LookupError as exc:
+                lines.append(f"{c.line}: not done: {exc}")
+        return lines, files
+
+    def _report(self, c: cmd.Report) -> tuple[str, bytes]:
+        from mailbot.service.report import build_report_docx
+
+        return build_report_docx(self.app.sessions, self.app.settings, c.session, c.addendum)
+
+    def _target(self, session: Session, c: cmd.Extend | cmd.Waive | cmd.Fulfilled,
+                mail: InboundMail, incident: Incident | None) -> Obligation:
+        if c.reference:
+            incident = repo.incident_by_reference(session, c.reference)
+            if incident is None:
+                raise LookupError(f"no incident {c.reference}")
+        replied = repo.find_outbox_by_message_ids(session, list(mail.thread_ids))
+        for out in replied:
+            if out.key.startswith(("reminder:", "escalation:")) and not c.state:
+                obligation_id = int(out.key.split(":")[1].split("@")[0])
+                found = session.get(Obligation, obligation_id)
+                if found is not None and (incident is None or found.incident_id == incident.id):
+                    return found
+        if incident is None:
+            raise LookupError("name the incident (e.g. #extend DCM-2026-0007 30d) or reply to "
+                              "a mail about it")
+        state = c.state or next((o.state_code for o in replied if o.state_code), None)
+        candidates = [o for o in timeq.open_obligations(session, incident.id)
+                      if state is None or o.state_code == state]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise LookupError(f"no open obligation on {incident.reference}"
+                              + (f" for {state}" if state else ""))
+        owed = ", ".join(f"{o.state_code} {o.paragraph}" for o in candidates)
+        raise LookupError(f"{incident.reference} has several open obligations ({owed}); "
+                          "name the State, e.g. #waive " + incident.reference + " FRA")
+
+    def _obligation_command(self, session: Session, c: cmd.Command, mail: InboundMail,
+                            incident: Incident | None, now: datetime) -> str:
+        assert isinstance(c, cmd.Extend | cmd.Waive | cmd.Fulfilled)
+        row = self._target(session, c, mail, incident)
+        inc = session.get(Incident, row.incident_id)
+        ref = inc.reference if inc else "?"
+        view = timeq.view_of(row, ref)
+        what = f"{ref} {row.state_code} para {row.paragraph}"
+        if isinstance(c, cmd.Extend):
+            due = ob.extend(view, c.by, now=now) if c.by else ob.extend_until(view, c.until)  # type: ignore[arg-type]
+            new = ob.restart(view, due)
+            row.due_at, row.reminders_sent = new.due_at, new.reminders_sent
+            row.last_reminded_at, row.escalated_at = None, None
+            row.note = f"extended by the Secretariat on {now:%Y-%m-%d}: {c.reason}".strip(": ")
+            return f"{c.line}: {what} now due {due:%Y-%m-%d}"
+        if isinstance(c, cmd.Waive):
+            row.status, row.note = "waived", c.reason or "waived by the Secretariat"
+            self._close_if_done(session, inc)
+            return f"{c.line}: {what} waived"
+        row.status, row.note = "fulfilled", c.reason or "marked fulfilled by the Secretariat"
+        self._close_if_done(session, inc)
+        return f"{c.line}: {what} marked fulfilled"
+
+    @staticmethod
+    def _close_if_done(session: Session, incident: Incident | None) -> None:
+        if incident is not None:
+            session.flush()
+            if not timeq.open_obligations(session, incident.id):
+                incident.status = "closed"

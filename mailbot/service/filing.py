@@ -1,0 +1,404 @@
+"""Filing: forms become submissions on incidents; letters land on the incident they concern.
+
+Called by the handlers inside the intake transaction.  A State's mail is
+read for a form (``domain.forms``), validated, and filed: a violation report
+opens an incident with a new reference, a follow-up report lands on its
+incident, views land on the open reporting cycle.  Each accepted submission
+creates its obligations (``domain.obligations``) and its mails (through the
+:class:`~mailbot.service.outbox.Mailer`): acknowledgement, circulation to
+all States unless the State asked otherwise, notices to the States
+concerned.  Correspondence on which the desk is copied is filed by
+reference or thread and never answered.  Secretariat commands by mail are
+carried out here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rapidfuzz import fuzz
+from sqlalchemy.orm import Session
+
+from mailbot.domain import commands as cmd
+from mailbot.domain.forms import (
+    FieldError,
+    FormCatalog,
+    FormData,
+    FormKind,
+    RawForm,
+    SenderError,
+    find_form,
+    find_references,
+    render_blank,
+    summary,
+    validate,
+)
+from mailbot.domain.obligations import (
+    Fulfil,
+    ObligationPolicy,
+    Open,
+    after_submission,
+    obligations_for_violation,
+)
+from mailbot.domain.states import StateRegistry
+from mailbot.domain.types import Classification, InboundMail
+from mailbot.mail.formfiles import form_from_attachment
+from mailbot.service.app import read_toml
+from mailbot.service.handlers import HandlerResult
+from mailbot.store import repo, timeq
+from mailbot.store.tables import (
+    InboundMessage,
+    Incident,
+    IncidentParty,
+    Obligation,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+    from mailbot.service.outbox import Mailer
+
+ROLE_LABELS = {"host": "State where the violation took place",
+               "offender": "State where the alleged offender is present",
+               "sending": "sending State of the mission or representative affected"}
+
+
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Typed form values -> JSON (dates as ISO strings)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        out[k] = v.isoformat() if isinstance(v, date) else v
+    return out
+
+
+def outstanding_parts(values: dict[str, Any]) -> list[str]:
+    """What paragraph 10 (b) still awaits after a follow-up: justice, outcome, prevention."""
+    parts = []
+    if not values.get("measures_justice"):
+        parts.append("justice")
+    if not values.get("final_outcome"):
+        parts.append("outcome")
+    if not values.get("measures_prevention"):
+        parts.append("prevention")
+    return parts
+
+
+class Filing:
+    """Files forms and correspondence; owns the catalog of forms and the State registry."""
+
+    def __init__(self, app: App, mailer: Mailer) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.mailer = mailer
+        desk = self.settings.desk
+        self.catalog = FormCatalog.from_toml_data(read_toml(self.settings.path(desk.forms_file)))
+        self.registry = StateRegistry.from_toml_data(read_toml(self.settings.path(desk.states_file)))
+        self.policy = ObligationPolicy.from_settings(self.settings.policy)
+
+    # -- correlation -----------------------------------------------------------------------
+
+    def correlate(self, session: Session, mail: InboundMail, row: InboundMessage | None,
+                  form_reference: str | None = None) -> Incident | None:
+        """The incident a mail concerns: subject tag, form reference, thread, +token; or None."""
+        for ref in find_references(mail.subject):
+            incident = repo.incident_by_reference(session, ref)
+            if incident:
+                return incident
+        if form_reference:
+            incident = repo.incident_by_reference(session, form_reference)
+            if incident:
+                return incident
+        thread = list(mail.thread_ids)
+        if thread:
+            known = repo.find_message_ids(session, thread)
+            for mid in thread:
+                prior = known.get(mid)
+                if prior is not None and prior.incident_id and (row is None or prior.id != row.id):
+                    return session.get(Incident, prior.incident_id)
+            for out in repo.find_outbox_by_message_ids(session, thread):
+                if out.incident_id:
+                    return session.get(Incident, out.incident_id)
+        for address in (*mail.to, *mail.cc):
+            local = address.split("@", 1)[0]
+            if "+" in local:
+                for ref in find_references(local.split("+", 1)[1].upper()):
+                    incident = repo.incident_by_reference(session, ref)
+                    if incident:
+                        return incident
+        return None
+
+    # -- a State's mail ----------------------------------------------------------------------
+
+    def _read_form(self, mail: InboundMail) -> RawForm | None:
+        from_attachments = [f for a in mail.attachments
+                            if (f := form_from_attachment(a, self.catalog)) is not None]
+        return find_form(mail, self.catalog, from_attachments)
+
+    def state_mail(self, session: Session, row: InboundMessage, mail: InboundMail,
+                   cls: Classification, now: datetime) -> HandlerResult:
+        state = cls.state_code
+        assert state is not None
+        raw = self._read_form(mail)
+        if raw is None:
+            incident = self.correlate(session, mail, row)
+            if incident is not None:
+                return self._state_letter(session, row, mail, incident, state, now)
+            err = SenderError([FieldError("form", "no_form", "No report form was found in the "
+                                          "message or its attachments.")], kind=None, raw=None)
+            return self._correction(session, row, mail, err, state, now)
+        try:
+            data = validate(raw, self.catalog, self.registry, sender_state=state,
+                            reference_exists=lambda ref: repo.incident_by_reference(session, ref)
+                            is not None)
+        except SenderError as err:
+            return self._correction(session, row, mail, err, state, now)
+        if data.claimed_state and data.claimed_state != state:
+            return self._hold(session, row, mail, data, state, now,
+                              f"the form reports for {data.claimed_state} but the sender is "
+                              f"registered for {state}")
+        if data.kind is FormKind.VIOLATION:
+            return self._violation(session, row, mail, data, state, now)
+        if data.kind is FormKind.FOLLOW_UP:
+            return self._follow_up(session, row, mail, data, state, now)
+        return self._views(session, row, mail, data, state, now)
+
+    def _lang(self, session: Session, state: str) -> str:
+        row = repo.get_state(session, state)
+        return row.language if row else "en"
+
+    def _correction(self, session: Session, row: InboundMessage, mail: InboundMail,
+                    err: SenderError, state: str, now: datetime) -> HandlerResult:
+        lang = self._lang(session, state)
+        kind = err.kind or FormKind.VIOLATION
+        prefill = dict(err.raw.values) if err.raw else {}
+        self.mailer.reply(session, "correction", row, mail, now, lang=lang, state_code=state,
+                          context={
+                              "problems": [(self._label(kind, e.field, lang),
+                                            e.describe(self.catalog, lang)) for e in err.errors],
+                              "prefilled_form": render_blank(self.catalog, kind, lang, prefill),
+                              "form_kind": kind.value,
+                              "reference": prefill.get("reference") or None,
+                          })
+        codes = ", ".join(f"{e.field}:{e.code}" for e in err.errors)
+        return HandlerResult("corrected", "processed", f"form errors ({codes}); correction sent")
+
+    def _label(self, kind: FormKind, field: str, lang: str) -> str:
+        try:
+            return self.catalog.form(kind).field(field).label.get(lang)
+        except (KeyError, LookupError):
+            return field
+
+    def _hold(self, session: Session, row: InboundMessage, mail: InboundMail, data: FormData,
+              state: str, now: datetime, reason: str, incident_id: int | None = None) -> HandlerResult:
+        sub = self._submission(session, row, data, state, now, incident_id=incident_id)
+        sub.status, sub.hold_reason = "held", reason
+        self.mailer.reply(session, "held", row, mail, now, lang=self._lang(session, state),
+                          state_code=state, context={"reason": reason})
+        self.mailer.notify_secretariat(session, row, f"held for review: {reason}", now)
+        return HandlerResult.held(reason, incident_id=incident_id)
+
+    def _submission(self, session: Session, row: InboundMessage, data: FormData, state: str,
+                    now: datetime, incident_id: int | None = None) -> Submission:
+        cycle = timeq.open_cycle(session)
+        sub = Submission(
+            kind=data.kind.value, state_code=state, incident_id=incident_id,
+            cycle_id=cycle.id if cycle else None, message_id=row.id,
+            fields=jsonable(data.values), extra_lines=list(data.unknown_lines),
+            circulation=data.circulation, circulation_defaulted=data.circulation_defaulted,
+            status="accepted", late=bool(cycle and now.date() > cycle.deadline), received_at=now,
+        )
+        session.add(sub)
+        session.flush()
+        for att in repo.attachments_of(session, row.id):
+            att.submission_id = sub.id
+        return sub
+
+    # violation reports ---------------------------------------------------------------------
+
+    def _violation(self, session: Session, row: InboundMessage, mail: InboundMail,
+                   data: FormData, state: str, now: datetime) -> HandlerResult:
+        v = data.values
+        reference, seq = repo.next_reference(session, self.settings.desk.reference_prefix, now.year)
+        host = str(v["host_state"])
+        occurred = v.get("date")
+        place = str(v.get("place") or "")
+        similar = None
+        if isinstance(occurred, date):
+            for other in repo.open_incidents_at(session, host, occurred):
+                if fuzz.token_set_ratio(place.lower(), (other.place or "").lower()) >= \
+                        self.settings.policy.same_incident_place_similarity:
+                    similar = other
+                    break
+        incident = Incident(reference=reference, year=now.year, seq=seq, status="open",
+                            occurred_on=occurred if isinstance(occurred, date) else None,
+                            place=place, summary=str(v.get("description") or "")[:500],
+                            possibly_same_as_id=similar.id if similar else None, created_at=now)
+        sending = v.get("sending_state") or {}
+        incident.parties = [IncidentParty(role="reporting", state_code=state),
+                            IncidentParty(role="host", state_code=host)]
+        if isinstance(sending, dict) and (sending.get("state") or sending.get("organization")):
+            incident.parties.append(IncidentParty(role="sending", state_code=sending.get("state"),
+                                                  organization=sending.get("organization")))
+        offender = v.get("offender_state")
+        if offender:
+            incident.parties.append(IncidentParty(role="offender", state_code=str(offender)))
+        session.add(incident)
+        session.flush()
+        sub = self._submission(session, row, data, state, now, incident_id=incident.id)
+        specs = obligations_for_violation(reporting_state=state, host_state=host,
+                                          offender_state=str(offender) if offender else None,
+                                          filed_at=now, policy=self.policy)
+        for spec in specs:
+            session.add(Obligation(incident_id=incident.id, state_code=spec.state_code,
+                                   paragraph=spec.paragraph, role=spec.role, gentle=spec.gentle,
+                                   due_at=spec.due_at, status="open", created_at=now))
+        session.flush()
+        self._after_accept(session, row, mail, data, sub, incident, state, now,
+                           follow_up_due=max((s.due_at for s in specs), default=None))
+        concerned: list[tuple[str, str]] = []
+        if host != state:
+            concerned.append((host, "host"))
+        if offender and offender not in (host, state):
+            concerned.append((str(offender), "offender"))
+        send_state = sending.get("state") if isinstance(sending, dict) else None
+        if send_state and send_state not in (state, host, offender):
+            concerned.append((str(send_state), "sending"))
+        due = {s.state_code: s.due_at for s in specs}
+        for code, role in concerned:
+            self.mailer.attention(session, incident, sub, code, role, due.get(code), now)
+        reason = f"violation report filed as {reference}"
+        if similar:
+            reason += f"; possibly the same as {similar.reference}"
+        return HandlerResult.processed(reason, incident_id=incident.id)
+
+    def _after_accept(self, session: Session, row: InboundMessage, mail: InboundMail,
+                      data: FormData, sub: Submission, incident: Incident | None, state: str,
+                      now: datetime, follow_up_due: datetime | None = None,
+                      outstanding: Sequence[str] = ()) -> None:
+        """Acknowledge, and circulate when the State did not object."""
+        lang = self._lang(session, state)
+        pairs = summary(self.catalog, data, lang, self.registry)
+        self.mailer.acknowledge(session, row, mail, sub, incident, pairs, state, lang, now,
+                                follow_up_due=follow_up_due, outstanding=outstanding)
+        if data.circulation == "circulate":
+            self.mailer.circulate(session, sub, incident, state, now)
+
+    # follow-up reports ---------------------------------------------------------------------
+
+    def _follow_up(self, session: Session, row: InboundMessage, mail: InboundMail,
+                   data: FormData, state: str, now: datetime) -> HandlerResult:
+        incident = self.correlate(session, mail, row, form_reference=data.reference)
+        if incident is None:
+            err = SenderError([FieldError("reference", "unknown_reference",
+                                          "The incident reference was not found.")],
+                              kind=FormKind.FOLLOW_UP, raw=None)
+            return self._correction(session, row, mail, err, state, now)
+        roles = {p.role: p.state_code for p in incident.parties}
+        capacity = "host" if roles.get("host") == state else (
+            "offender" if roles.get("offender") == state else None)
+        if capacity is None:
+            return self._hold(session, row, mail, data, state, now,
+                              f"{state} is neither the State where {incident.reference} took place "
+                              "nor the State where the alleged offender is present",
+                              incident_id=incident.id)
+        sub = self._submission(session, row, data, state, now, incident_id=incident.id)
+        views = timeq.obligation_views(session, incident.id)
+        changes = after_submission(kind="follow_up", sender_state=state, capacity=capacity,
+                                   final_outcome=bool(data.values.get("final_outcome")),
+                                   open_obligations=views, filed_at=now, policy=self.policy)
+        self._apply(session, incident, changes, sub, now)
+        self._after_accept(session, row, mail, data, sub, incident, state, now,
+                           outstanding=outstanding_parts(data.values))
+        return HandlerResult.processed(f"follow-up report filed on {incident.reference}",
+                                       incident_id=incident.id)
+
+    def _apply(self, session: Session, incident: Incident, changes: Sequence[Fulfil | Open],
+               sub: Submission, now: datetime) -> None:
+        for change in changes:
+            if isinstance(change, Fulfil):
+                ob = session.get(Obligation, change.obligation_id)
+                if ob is not None and ob.status == "open":
+                    ob.status, ob.fulfilled_by_id = "fulfilled", sub.id
+            else:
+                spec = change.spec
+                exists = timeq.obligation_for(session, incident.id, spec.state_code, spec.paragraph)
+                if exists is None:
+                    session.add(Obligation(incident_id=incident.id, state_code=spec.state_code,
+                                           paragraph=spec.paragraph, role=spec.role,
+                                           gentle=spec.gentle, due_at=spec.due_at, status="open",
+                                           created_at=now))
+        session.flush()
+        if not timeq.open_obligations(session, incident.id):
+            incident.status = "closed"
+
+    # views -----------------------------------------------------------------------------------
+
+    def _views(self, session: Session, row: InboundMessage, mail: InboundMail, data: FormData,
+               state: str, now: datetime) -> HandlerResult:
+        sub = self._submission(session, row, data, state, now)
+        self._after_accept(session, row, mail, data, sub, None, state, now)
+        cycle = timeq.open_cycle(session)
+        where = f"cycle {cycle.session}" if cycle else "no open cycle"
+        return HandlerResult.processed(f"views filed ({where})")
+
+    # letters ---------------------------------------------------------------------------------
+
+    def _state_letter(self, session: Session, row: InboundMessage, mail: InboundMail,
+                      incident: Incident, state: str, now: datetime) -> HandlerResult:
+        """A State's letter (no form) in the thread of an incident: filed, seen by the Secretariat."""
+        parties = {p.state_code for p in incident.parties}
+        if state not in parties:
+            self.mailer.notify_secretariat(session, row, f"letter from {state}, not a party to "
+                                           f"{incident.reference}", now)
+            return HandlerResult.held(f"letter from {state} about {incident.reference}, to which "
+                                      "it is not a party; for review", incident_id=incident.id)
+        if self._asks_no_circulation(mail.text):
+            n = self.mailer.withdraw_circulation(session, incident, state, now)
+            return HandlerResult.processed(f"{state} asked not to circulate; {n} pending "
+                                           "circulation mails withdrawn", incident_id=incident.id)
+        return HandlerResult.processed(f"letter filed on {incident.reference}",
+                                       incident_id=incident.id)
+
+    @staticmethod
+    def _asks_no_circulation(text: str) -> bool:
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+        low = body.lower()
+        return any(p in low for p in ("do not circulate", "not be circulated", "confidential",
+                                      "ne pas diffuser", "ne pas être diffusé", "pas de diffusion",
+                                      "no distribuir", "no circular", "confidencial"))
+
+    def correspondence(self, session: Session, row: InboundMessage, mail: InboundMail,
+                       cls: Classification, now: datetime) -> HandlerResult:
+        incident = self.correlate(session, mail, row)
+        if incident is None:
+            return HandlerResult.held("correspondence that matches no incident; for review")
+        return HandlerResult.processed(f"correspondence filed on {incident.reference}",
+                                       incident_id=incident.id)
+
+    # Secretariat commands --------------------------------------------------------------------
+
+    def secretariat(self, session: Session, row: InboundMessage, mail: InboundMail,
+                    cls: Classification, now: datetime) -> HandlerResult:
+        commands, errors = cmd.parse_commands(mail.text, mail.subject,
+                                               state_codes={s.code for s in self.registry})
+        incident = self.correlate(session, mail, row)
+        if not commands and not errors:
+            if incident is not None:
+                return HandlerResult.processed(f"Secretariat letter filed on {incident.reference}",
+                                               incident_id=incident.id)
+            return HandlerResult.held("Secretariat mail with no command and no incident; for review")
+        from mailbot.service.commands import CommandRunner
+
+        lines, attachments = CommandRunner(self.app, self).run(session, commands, mail, incident, now)
+        lines += [f"error: {e.message}" for e in errors]
+        self.mailer.reply(session, "command_result", row, mail, now, lang="en",
+                          context={"lines": lines, "ok": not errors,
+                                   "command_subject": mail.subject},
+                          attachments=attachments, cap=False)
+        return HandlerResult.processed("Secretariat commands: " + "; ".join(lines)[:900],
+                                       incident_id=incident.id if incident else None)
+
+    def due_date_hint(self, now: datetime) -> datetime:
+        return now + timedelta(days=self.settings.policy.reasonable_period_days)

@@ -1,0 +1,272 @@
+"""Intake: one message, one transaction.
+
+For every message the watcher hands over, in this order: store the raw
+bytes in the blob store; record the message (Message-ID or content hash,
+UIDVALIDITY + UID); parse; classify with the rule table; hand it to the
+handler for its class (which files it and writes any outbox rows); commit.
+Only after the commit does the caller move the message to the folder of its
+outcome.  A message seen again (after a crash, a restart, a UIDVALIDITY
+change or a double delivery) is recognised and not filed again.  Anything
+that fails is quarantined with its reason; one bad message never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailbot.domain.attachments import judge
+from mailbot.domain.classify import classify
+from mailbot.domain.types import Classification, InboundMail, MailContext
+from mailbot.mail.bounces import bounce_info
+from mailbot.mail.parse import ParseError, parse_message
+from mailbot.service.app import App
+from mailbot.service.handlers import HandlerResult, Handlers
+from mailbot.store import repo
+from mailbot.store.blobs import safe_filename, sha256_hex
+from mailbot.store.db import transaction
+from mailbot.store.tables import AttachmentRecord, InboundMessage
+
+log = logging.getLogger("mailbot.intake")
+
+PROCESSED, QUARANTINE, IGNORED = "processed", "quarantine", "ignored"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A message as the watcher fetched it; ``raw`` holds only the header when oversized."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    size: int
+    raw: bytes
+    oversized: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a message: its row, status and the folder (by role) it belongs in."""
+
+    row_id: int
+    status: str
+    folder: str  # processed | quarantine | ignored
+    classification: str | None
+    repeated: bool = False  # seen before: nothing was filed this time
+    reason: str | None = None
+    key: str = ""  # Message-ID, or sha256:<hash> when the message had none
+
+
+def mask(address: str, enabled: bool) -> str:
+    if not enabled or "@" not in address:
+        return address
+    local, domain = address.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+class Intake:
+    """The intake pipeline over an :class:`App`; ``process`` is safe to call again for any message."""
+
+    def __init__(self, app: App, handlers: Handlers | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        from mailbot.service.clock import utcnow
+
+        self.app = app
+        self.settings = app.settings
+        self.handlers = handlers or Handlers(app)
+        self.clock = clock or utcnow
+
+    # -- context ---------------------------------------------------------------------------
+
+    def mail_context(self, session: Session) -> MailContext:
+        focal, secretariat = repo.known_addresses(session)
+        desk = self.settings.desk
+        return MailContext(
+            bot_addresses=frozenset(a.lower() for a in desk.addresses),
+            msgid_domain=desk.msgid_domain,
+            loop_header=desk.loop_header,
+            loop_value=desk.loop_value,
+            secretariat=frozenset(secretariat | {desk.secretariat_review.lower()}),
+            focal_points=focal,
+            authserv_ids=frozenset(desk.authserv_ids),
+        )
+
+    # -- the pipeline ----------------------------------------------------------------------
+
+    def process(self, fetched: Fetched) -> Outcome:
+        started = time.perf_counter()
+        now = self.clock()
+        digest = self.app.blobs.put(fetched.raw)
+        try:
+            outcome = self._process(fetched, digest, now)
+        except Exception as exc:  # a bug or a database failure: park the message, go on
+            log.exception("intake failed uid=%s", fetched.uid)
+            outcome = self._quarantine_after_error(fetched, digest, now, exc)
+        log.info(
+            "message msgid=%s uid=%s class=%s status=%s folder=%s repeated=%s ms=%.1f",
+            outcome.key, fetched.uid, outcome.classification, outcome.status,
+            outcome.folder, outcome.repeated, (time.perf_counter() - started) * 1000,
+        )
+        return outcome
+
+    def _process(self, fetched: Fetched, digest: str, now: datetime) -> Outcome:
+        with transaction(self.app.sessions) as session:
+            seen = repo.message_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
+            if seen is not None and seen.status != "received":
+                return self._outcome(seen, repeated=True)
+            mail: InboundMail | None
+            parse_error: str | None = None
+            try:
+                mail = parse_message(fetched.raw)
+            except ParseError as exc:
+                mail, parse_error = None, str(exc)
+            key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
+            for prior in repo.messages_by_key(session, key):
+                if prior.content_hash == digest or fetched.oversized:
+                    repo.add_location(session, prior, fetched.mailbox, fetched.uidvalidity,
+                                      fetched.uid, now)
+                    return self._outcome(prior, repeated=True)
+            row = InboundMessage(
+                message_key=key,
+                message_id=mail.message_id if mail else None,
+                content_hash=digest,
+                size=fetched.size,
+                from_addr=mail.from_addr if mail else "",
+                subject=(mail.subject if mail else "")[:2000],
+                sent_date=mail.date if mail else None,
+                in_reply_to=mail.in_reply_to if mail else None,
+                references=list(mail.references) if mail else [],
+                received_at=now,
+                status="received",
+            )
+            session.add(row)
+            session.flush()
+            repo.add_location(session, row, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
+            prior_rows = [p for p in repo.messages_by_key(session, key) if p.id != row.id]
+            if prior_rows:
+                return self._finish(row, HandlerResult.ignore(
+                    f"duplicate Message-ID {key} with different content (first seen as "
+                    f"message {prior_rows[0].id}); not filed again", status="duplicate"),
+                    None, now, duplicate_of=prior_rows[0].id)
+            if fetched.oversized:
+                return self._finish(row, HandlerResult.quarantine(
+                    f"message of {fetched.size} bytes exceeds the limit of "
+                    f"{self.settings.mailbox.max_message_size} bytes; kept in the quarantine "
+                    "folder, only its header was read"), None, now)
+            if mail is None:
+                return self._finish(row, HandlerResult.quarantine(f"parse failure: {parse_error}"),
+                                    None, now)
+            blocked = self._store_attachments(session, row, mail)
+            cls = self._classify(session, mail, fetched.raw)
+            row.classification = cls.kind.value
+            row.rules = list(cls.rules)
+            row.notes = list(cls.notes)
+            row.state_code = cls.state_code
+            if blocked:
+                return self._finish(row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
+            result = self.handlers.handle(session, row, mail, cls, now)
+            return self._finish(row, result, cls, now)
+
+    def _classify(self, session: Session, mail: InboundMail, raw: bytes) -> Classification:
+        ctx = self.mail_context(session)
+        info = bounce_info(raw) if _looks_like_bounce(mail) else None
+        bounced = (info.permanent + info.temporary) if info else ()
+        return classify(mail, ctx, bounced)
+
+    def _store_attachments(self, session: Session, row: InboundMessage,
+                           mail: InboundMail) -> list[str]:
+        policy = self.settings.policy
+        problems: list[str] = []
+        total = 0
+        for i, att in enumerate(mail.attachments, 1):
+            name = safe_filename(att.filename, f"attachment-{i}")
+            verdict = judge(name, att.content_type, att.data,
+                            blocked_extensions=policy.blocked_extensions,
+                            max_size=policy.max_attachment_size)
+            total += att.size
+            digest = self.app.blobs.put(att.data)
+            session.add(AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
+                                         content_type=att.content_type[:255], size=att.size,
+                                         verdict=verdict.verdict))
+            if verdict.verdict != "ok":
+                problems.append(verdict.reason)
+        if total > policy.max_attachments_total:
+            problems.append(f"attachments total {total} bytes, over the limit of "
+                            f"{policy.max_attachments_total}")
+        return problems
+
+    def _finish(self, row: InboundMessage, result: HandlerResult, cls: Classification | None,
+                now: datetime, duplicate_of: int | None = None) -> Outcome:
+        row.status = result.status
+        row.reason = result.reason
+        row.folder = result.folder
+        row.processed_at = now
+        row.duplicate_of_id = duplicate_of
+        if result.incident_id is not None:
+            row.incident_id = result.incident_id
+        return self._outcome(row)
+
+    @staticmethod
+    def _outcome(row: InboundMessage, repeated: bool = False) -> Outcome:
+        return Outcome(row_id=row.id, status=row.status, folder=row.folder or QUARANTINE,
+                       classification=row.classification, repeated=repeated, reason=row.reason,
+                       key=row.message_key)
+
+    def _quarantine_after_error(self, fetched: Fetched, digest: str, now: datetime,
+                                exc: Exception) -> Outcome:
+        """Record the message as quarantined in a fresh transaction after a failure."""
+        reason = f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}"
+        with transaction(self.app.sessions) as session:
+            row = repo.message_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
+            if row is None:
+                key = f"sha256:{digest}"
+                existing = [r for r in repo.messages_by_key(session, key) if r.content_hash == digest]
+                row = existing[0] if existing else InboundMessage(
+                    message_key=key, content_hash=digest, size=fetched.size, received_at=now,
+                    status="received", references=[], rules=[], notes=[])
+                if row.id is None:
+                    session.add(row)
+                    session.flush()
+                repo.add_location(session, row, fetched.mailbox, fetched.uidvalidity,
+                                  fetched.uid, now)
+            row.status, row.folder, row.reason = "quarantined", QUARANTINE, reason
+            row.error = traceback.format_exc()[-4000:]
+            row.processed_at = now
+            return self._outcome(row)
+
+    # -- replay ----------------------------------------------------------------------------
+
+    def replay(self, row_id: int) -> Outcome:
+        """Run a stored message through classification and its handler again."""
+        now = self.clock()
+        with transaction(self.app.sessions) as session:
+            row = session.get(InboundMessage, row_id)
+            if row is None:
+                raise LookupError(f"no message with id {row_id}")
+            raw = self.app.blobs.get(row.content_hash)
+            mail = parse_message(raw)
+            row.attempts += 1
+            cls = self._classify(session, mail, raw)
+            row.classification, row.rules = cls.kind.value, list(cls.rules)
+            row.notes, row.state_code = list(cls.notes), cls.state_code
+            row.error = None
+            result = self.handlers.handle(session, row, mail, cls, now)
+            return self._finish(row, result, cls, now)
+
+
+def _looks_like_bounce(mail: InboundMail) -> bool:
+    if mail.content_type == "multipart/report":
+        return True
+    sender = mail.from_addr.split("@", 1)[0]
+    return sender in ("mailer-daemon", "postmaster") or (mail.header("return-path") or "").strip() == "<>"
+
+
+def content_hash(raw: bytes) -> str:
+    return sha256_hex(raw)

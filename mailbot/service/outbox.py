@@ -1,0 +1,419 @@
+"""The outbox: every mail the desk decides to send, and the dispatcher that sends them.
+
+:class:`Mailer` is used inside the decision's transaction: it renders the
+mail (``mail.render``), gives it a stable Message-ID derived from its unique
+key, applies loop safety (never to ourselves, a daily cap per address) and
+writes one outbox row — the same key never enqueues twice.
+
+:class:`Dispatcher` runs outside any message transaction: it claims due rows
+with a conditional UPDATE, sends them over one reused SMTP connection per
+batch (``mail.smtp``), and records the result per recipient.  4xx replies and
+connection errors retry with exponential backoff; a 5xx stops the row, and
+the Secretariat hears of all such failures in one digest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from mailbot.domain.types import InboundMail
+from mailbot.mail.render import Renderer, build_message, make_message_id
+from mailbot.mail.smtp import SendResult, SmtpSender, TemporaryFailure
+from mailbot.store import repo
+from mailbot.store.db import transaction
+from mailbot.store.tables import (
+    InboundMessage,
+    Incident,
+    OutboxMessage,
+    State,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+
+log = logging.getLogger("mailbot.outbox")
+
+RESOLUTION = "61/31"
+
+
+class Mailer:
+    """Renders decisions into outbox rows, inside the caller's transaction."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.renderer = Renderer(self.settings.templates_dir)
+
+    # -- the one way to queue a mail ----------------------------------------------------------
+
+    def queue(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        key: str,
+        to: Sequence[str],
+        lang: str,
+        context: dict[str, Any],
+        now: datetime,
+        state_code: str | None = None,
+        incident: Incident | None = None,
+        submission: Submission | None = None,
+        cause: InboundMessage | None = None,
+        reply_to: InboundMail | None = None,
+        attachments: Sequence[tuple[str, str, bytes]] = (),
+        auto: str = "auto-generated",
+        cap: bool = True,
+        not_before: datetime | None = None,
+    ) -> OutboxMessage | None:
+        own = {a.lower() for a in self.settings.desk.addresses}
+        recipients = [a for a in dict.fromkeys(x.lower() for x in to) if a and a not in own]
+        if not recipients:
+            return None
+        ctx = self.base_context(session, lang, state_code, incident, now)
+        ctx.update(context)
+        rendered = self.renderer.render(kind, lang, ctx)
+        message_id = make_message_id(key, self.settings.desk.msgid_domain)
+        references: list[str] = []
+        in_reply_to = None
+        if reply_to is not None and reply_to.message_id:
+            in_reply_to = reply_to.message_id
+            references = [*reply_to.references, reply_to.message_id]
+        raw = build_message(
+            rendered,
+            from_addr=self.settings.smtp.from_address,
+            from_name=self.settings.smtp.from_name,
+            to=recipients,
+            message_id=message_id,
+            date=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=auto,
+            loop_header=(self.settings.desk.loop_header, self.settings.desk.loop_value),
+            attachments=attachments,
+        )
+        row = OutboxMessage(
+            key=key, kind=kind, message_id=message_id, recipients=recipients,
+            subject=rendered.subject, raw=raw, status="pending", attempts=0,
+            next_attempt_at=not_before or now, state_code=state_code,
+            incident_id=incident.id if incident else None,
+            submission_id=submission.id if submission else None,
+            cause_message_id=cause.id if cause else None, created_at=now,
+        )
+        if cap:
+            since = now - timedelta(days=1)
+            limit = self.settings.policy.daily_cap_per_address
+            over = [a for a in recipients if repo.automatic_mail_count(session, a, since) >= limit]
+            if over:
+                row.status = "held"
+                row.last_error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
+        return row if repo.enqueue(session, row) else None
+
+    def base_context(self, session: Session, lang: str, state_code: str | None,
+                     incident: Incident | None, now: datetime) -> dict[str, Any]:
+        """What every note verbale needs: reference line, date, addressee, confidentiality."""
+        state = session.get(State, state_code) if state_code else None
+        reference = incident.reference if incident else None
+        return {
+            "state_name": self.state_name(state, lang) if state else None,
+            "observer": bool(state and state.observer),
+            "reference": reference,
+            "note_reference": f"LA/COD/61-31/{reference}" if reference else "LA/COD/61-31",
+            "note_date": now.date(),
+            "confidential": False,
+        }
+
+    def state_name(self, state: State, lang: str) -> str:
+        from mailbot.service.registry import state_display_name
+
+        return state_display_name(self.settings, state.code, lang) or state.name
+
+    # -- replies to a received message --------------------------------------------------------
+
+    def reply(self, session: Session, kind: str, row: InboundMessage, mail: InboundMail,
+              now: datetime, *, lang: str, context: dict[str, Any], state_code: str | None = None,
+              incident: Incident | None = None, submission: Submission | None = None,
+              attachments: Sequence[tuple[str, str, bytes]] = (), cap: bool = True) -> None:
+        to = mail.reply_to or ((mail.from_addr,) if mail.from_addr else ())
+        context = {"received_at": row.received_at, "original_subject": row.subject,
+                   "sender_address": row.from_addr, **context}
+        self.queue(session, kind=kind, key=f"{kind}:msg:{row.id}", to=to, lang=lang,
+                   context=context, now=now, state_code=state_code, incident=incident,
+                   submission=submission, cause=row, reply_to=mail, attachments=attachments,
+                   auto="auto-replied", cap=cap)
+
+    def notify_secretariat(self, session: Session, row: InboundMessage, reason: str,
+                           now: datetime, status: str = "held",
+                           incident: Incident | None = None) -> None:
+        self.queue(session, kind="secretariat_notice", key=f"secretariat_notice:msg:{row.id}",
+                   to=[self.settings.desk.secretariat_review], lang="en",
+                   context={"status": status, "received_at": row.received_at,
+                            "from_addr": row.from_addr, "original_subject": row.subject,
+                            "reason": reason, "message_key": row.message_key,
+                            "actions": [f"mailbot messages show {row.id}",
+                                        f"mailbot messages replay {row.id}"]},
+                   now=now, cause=row, incident=incident, cap=False)
+
+    # -- decisions on submissions -------------------------------------------------------------
+
+    def acknowledge(self, session: Session, row: InboundMessage, mail: InboundMail,
+                    sub: Submission, incident: Incident | None, pairs: Sequence[tuple[str, str]],
+                    state: str, lang: str, now: datetime, *,
+                    follow_up_due: datetime | None = None,
+                    outstanding: Sequence[str] = ()) -> None:
+        from mailbot.store import timeq
+
+        files = [(a.safe_name, a.size) for a in repo.attachments_of(session, row.id)]
+        circulation = sub.circulation
+        if circulation == "circulate" and sub.circulation_defaulted:
+            circulation = "circulation_defaulted"
+        cycle = timeq.open_cycle(session)
+        self.reply(session, f"ack_{sub.kind}", row, mail, now, lang=lang, state_code=state,
+                   incident=incident, submission=sub, context={
+                       "summary": list(pairs),
+                       "attachments": files,
+                       "circulation": circulation,
+                       "objection_deadline": self.circulation_time(sub, now)
+                       if circulation == "circulation_defaulted" else None,
+                       "confidential": sub.circulation != "circulate",
+                       "follow_up_due": follow_up_due.date() if follow_up_due else None,
+                       "outstanding": list(outstanding),
+                       "cycle": cycle_label(cycle.session) if cycle else "",
+                   })
+
+    def circulation_time(self, sub: Submission, now: datetime) -> datetime:
+        """When a circulation leaves: at once, or after the grace period for a defaulted choice."""
+        if sub.circulation_defaulted:
+            return now + timedelta(hours=self.settings.policy.circulation_grace_hours)
+        return now
+
+    def circulate(self, session: Session, sub: Submission, incident: Incident | None,
+                  reporter: str, now: datetime) -> int:
+        """Para 11 (b): one note to each other State's focal points, in its language."""
+        if sub.circulation != "circulate":
+            return 0
+        from mailbot.service.registry import submission_summary
+
+        atts = repo.attachments_of(session, sub.message_id)
+        limit = self.settings.policy.circulation_attachment_limit
+        attached = [a for a in atts if a.verdict == "ok" and a.size <= limit]
+        listed = [a for a in atts if a.verdict == "ok" and a.size > limit]
+        files = [(a.safe_name, a.content_type, self.app.blobs.get(a.sha256)) for a in attached]
+        reporter_row = session.get(State, reporter)
+        from mailbot.store import timeq
+
+        cycle = timeq.open_cycle(session)
+        n = 0
+        for state in repo.states_with_focal_points(session):
+            if state.code == reporter:
+                continue
+            lang = state.language if state.language in ("en", "fr", "es") else "en"
+            self.queue(
+                session, kind="circulation", key=f"circulation:{sub.id}:{state.code}",
+                to=repo.focal_points_of(session, state.code), lang=lang, now=now,
+                state_code=state.code, incident=incident, submission=sub, cap=False,
+                context={
+                    "report_kind": sub.kind,
+                    "reporting_state": self.state_name(reporter_row, lang) if reporter_row else reporter,
+                    "communication_date": sub.received_at.date(),
+                    "summary": submission_summary(self.settings, sub, lang),
+                    "cycle": cycle_label(cycle.session) if cycle else "",
+                    "attachments": [{"name": a.safe_name, "size": a.size, "attached": True}
+                                    for a in attached]
+                    + [{"name": a.safe_name, "size": a.size, "attached": False} for a in listed],
+                    "request_address": self.settings.desk.secretariat_review,
+                },
+                attachments=files, not_before=self.circulation_time(sub, now),
+            )
+            n += 1
+        return n
+
+    def withdraw_circulation(self, session: Session, incident: Incident, state: str,
+                             now: datetime) -> int:
+        n = 0
+        for sub in repo.incident_submissions(session, incident.id):
+            if sub.state_code != state:
+                continue
+            sub.circulation = "confidential"
+            for out in repo.incident_outbox(session, incident.id):
+                if out.kind == "circulation" and out.submission_id == sub.id and \
+                        out.status in ("pending", "held"):
+                    out.status, out.last_error = "cancelled", "the reporting State asked not to circulate"
+                    n += 1
+        return n
+
+    def attention(self, session: Session, incident: Incident, sub: Submission, state_code: str,
+                  role: str, due: datetime | None, now: datetime) -> None:
+        """Para 11 (c): draw the attention of a State concerned, with a pre-filled follow-up form."""
+        from mailbot.service.registry import followup_form
+
+        state = session.get(State, state_code)
+        reporter = session.get(State, sub.state_code)
+        lang = state.language if state and state.language in ("en", "fr", "es") else "en"
+        self.queue(
+            session, kind="attention", key=f"attention:{incident.id}:{state_code}",
+            to=repo.focal_points_of(session, state_code), lang=lang, now=now,
+            state_code=state_code, incident=incident, submission=sub, cap=False,
+            context={
+                "role": role,
+                "reporting_state": self.state_name(reporter, lang) if reporter else sub.state_code,
+                "communication_date": sub.received_at.date(),
+                "incident_date": incident.occurred_on,
+                "place": incident.place or "",
+                "due_date": (due or now).date(),
+                "followup_form": followup_form(self.settings, incident.reference, state_code,
+                                               role, lang),
+            },
+        )
+
+
+def message_summary(row: InboundMessage) -> dict[str, Any]:
+    """A received message as the Secretariat's digest lists it."""
+    return {"received_at": row.received_at, "from_addr": row.from_addr, "subject": row.subject,
+            "reason": row.reason or "", "message_key": row.message_key}
+
+
+def failure_entry(row: OutboxMessage) -> dict[str, Any]:
+    """A failed outbox row as the failure reports list it."""
+    return {"recipient": ", ".join(row.recipients), "subject": row.subject, "outbox_key": row.key,
+            "error": row.last_error or "", "failed_at": row.sent_at or row.claimed_at or row.created_at}
+
+
+def cycle_label(session_number: int) -> str:
+    """The reporting cycle as people name it: the two years before that GA session opens."""
+    end = 1945 + session_number
+    return f"{end - 2}-{end}"
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Claims due outbox rows and sends them; safe to run in several processes at once."""
+
+    def __init__(self, app: App, sender: SmtpSender | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.sender = sender or SmtpSender(app.settings.smtp)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def backoff(self, attempts: int) -> timedelta:
+        base = self.settings.policy.retry_base_seconds
+        return timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), 6 * 3600))
+
+    async def dispatch(self, now: datetime, limit: int | None = None) -> DispatchStats:
+        """Send what is due at ``now``; returns counts.  Rows are recorded one by one."""
+        from mailbot.service.clock import utcnow
+
+        stats = DispatchStats()
+        batch = limit or self.settings.smtp.batch_size
+        with transaction(self.app.sessions) as session:
+            rows = repo.claim_due(session, now, self.worker, batch, stale_after=timedelta(minutes=10))
+            claimed = [(r.id, r.recipients, r.raw) for r in rows]
+        if not claimed:
+            return stats
+        try:
+            async with self.sender.session() as conn:
+                for oid, recipients, raw in claimed:
+                    try:
+                        result = await conn.send(self.settings.smtp.from_address, recipients, raw)
+                    except TemporaryFailure as exc:
+                        self._retry(oid, str(exc), utcnow())
+                        stats.retried += 1
+                        if exc.connection_lost:
+                            raise
+                        continue
+                    self._record(oid, result, utcnow(), stats)
+        except TemporaryFailure as exc:
+            self._release_unsent(claimed, str(exc), utcnow(), stats)
+        except OSError as exc:
+            self._release_unsent(claimed, f"connection failed: {exc}", utcnow(), stats)
+        return stats
+
+    def _record(self, oid: int, result: SendResult, now: datetime, stats: DispatchStats) -> None:
+        with transaction(self.app.sessions) as session:
+            row = session.get(OutboxMessage, oid)
+            assert row is not None
+            row.attempts += 1
+            for rec in row.results:
+                refused = result.refused.get(rec.address)
+                if refused is None and result.accepted:
+                    rec.status, rec.detail = "sent", result.response[:300]
+                elif refused is not None:
+                    rec.status, rec.detail = ("refused" if refused[0] >= 500 else "pending",
+                                              f"{refused[0]} {refused[1]}"[:300])
+                rec.updated_at = now
+            permanent = result.permanent_failure
+            if result.accepted:
+                row.status, row.sent_at, row.last_error = "sent", now, None
+                if result.refused:
+                    row.last_error = "; ".join(f"{a}: {c} {m}" for a, (c, m) in result.refused.items())[:2000]
+                    stats.refused.extend(result.refused)
+                stats.sent += 1
+            elif permanent:
+                row.status, row.last_error = "failed", result.error[:2000]
+                stats.failed += 1
+            else:
+                self._schedule_retry(row, result.error, now)
+                stats.retried += 1
+
+    def _schedule_retry(self, row: OutboxMessage, error: str, now: datetime) -> None:
+        row.last_error = error[:2000]
+        if row.attempts >= self.settings.policy.retry_max_attempts:
+            row.status = "failed"
+        else:
+            row.status = "pending"
+            row.next_attempt_at = now + self.backoff(row.attempts)
+        row.claimed_at = None
+
+    def _retry(self, oid: int, error: str, now: datetime) -> None:
+        with transaction(self.app.sessions) as session:
+            row = session.get(OutboxMessage, oid)
+            if row is not None and row.status == "sending":
+                row.attempts += 1
+                self._schedule_retry(row, error, now)
+
+    def _release_unsent(self, claimed: Sequence[tuple[int, Any, Any]], error: str,
+                        now: datetime, stats: DispatchStats) -> None:
+        """Put every row still marked ``sending`` back for a later attempt."""
+        log.warning("smtp unavailable: %s", error)
+        with transaction(self.app.sessions) as session:
+            for oid, _r, _raw in claimed:
+                row = session.get(OutboxMessage, oid)
+                if row is not None and row.status == "sending":
+                    row.attempts += 1
+                    self._schedule_retry(row, error, now)
+                    stats.retried += 1
+
+    def report_failures(self, now: datetime) -> int:
+        """One digest to the Secretariat for every failure not yet reported; returns the count."""
+        with transaction(self.app.sessions) as session:
+            failed = [r for r in repo.list_outbox(session, "failed", limit=500) if r.reported_at is None
+                      and r.kind != "delivery_failure"]
+            if not failed:
+                return 0
+            Mailer(self.app).queue(
+                session, kind="delivery_failure", key=f"delivery_failure:{failed[-1].id}:{failed[0].id}",
+                to=[self.settings.desk.secretariat_review], lang="en", now=now, cap=False,
+                context={"failures": [failure_entry(r) for r in reversed(failed)]},
+            )
+            for r in failed:
+                r.reported_at = now
+            return len(failed)

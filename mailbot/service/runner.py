@@ -1,0 +1,135 @@
+"""The long-running service (``mailbot run``) and its single pass (``mailbot run --once``).
+
+The IMAP watcher thread owns the mailbox connection and runs intake for
+each message (one transaction each), moving mail only after the commit.
+After each batch it wakes the asyncio loop, which dispatches the outbox at
+once, so a State's acknowledgement leaves within seconds of its report.
+APScheduler (``service.scheduler``) triggers the periodic sweeps on the
+same loop; the database holds what is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mailbot.mail.imap import FetchedMail, Watcher
+from mailbot.service.app import App
+from mailbot.service.clock import utcnow
+from mailbot.service.intake import Fetched, Intake
+from mailbot.service.outbox import DispatchStats, Dispatcher
+
+log = logging.getLogger("mailbot.runner")
+
+
+@dataclass
+class RunStats:
+    """What one pass did."""
+
+    received: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    reminders: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Service:
+    """Wires intake, the watcher, the sweeps and the dispatcher over one :class:`App`."""
+
+    def __init__(self, app: App, clock: Callable[[], datetime] = utcnow) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.clock = clock
+        self.intake = Intake(app, clock=clock)
+        self.dispatcher = Dispatcher(app)
+        self.stats = RunStats()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- intake callback, on the watcher thread ----------------------------------------------
+
+    def handle(self, fetched: FetchedMail) -> str:
+        outcome = self.intake.process(Fetched(
+            mailbox=self.settings.mailbox.inbox, uidvalidity=fetched.uidvalidity, uid=fetched.uid,
+            size=fetched.size, raw=fetched.raw, oversized=fetched.oversized))
+        self.stats.received += 1
+        self.stats.outcomes[outcome.status] = self.stats.outcomes.get(outcome.status, 0) + 1
+        box = self.settings.mailbox
+        return {"processed": box.processed, "quarantine": box.quarantine,
+                "ignored": box.ignored}[outcome.folder]
+
+    def _batch_done(self, n: int) -> None:
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        from mailbot.service.sweep import Sweeper
+
+        return Sweeper(self.app).sweep(self.clock())
+
+    async def dispatch_all(self) -> DispatchStats:
+        total = DispatchStats()
+        for _ in range(1000):
+            stats = await self.dispatcher.dispatch(self.clock())
+            total.sent += stats.sent
+            total.retried += stats.retried
+            total.failed += stats.failed
+            if stats.sent + stats.retried + stats.failed == 0:
+                break
+            if stats.retried and not stats.sent:
+                break  # the server is refusing for now; later passes retry
+        if self.dispatcher.report_failures(self.clock()):
+            more = await self.dispatcher.dispatch(self.clock())
+            total.sent += more.sent
+        return total
+
+    def run_once(self) -> RunStats:
+        """Process what is in the inbox, queue what fell due, send what is due, and return."""
+        watcher = Watcher(self.settings.mailbox, self.handle)
+        watcher.run_once()
+        self.stats.reminders = self.sweep()
+        sent = asyncio.run(self.dispatch_all())
+        self.stats.sent, self.stats.retried, self.stats.failed = sent.sent, sent.retried, sent.failed
+        return self.stats
+
+    # -- forever ------------------------------------------------------------------------------
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        from mailbot.service.scheduler import build_scheduler
+
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        stop = stop or asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done)
+        scheduler = build_scheduler(self)
+        scheduler.start()
+        watcher.start()
+        log.info("mailbot running: watching %s on %s", self.settings.mailbox.inbox,
+                 self.settings.mailbox.host)
+        try:
+            while not stop.is_set():
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=self.settings.policy.dispatch_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                self._wake.clear()
+                if not stop.is_set():
+                    await self.dispatch_all()
+        finally:
+            watcher.stop()
+            scheduler.shutdown(wait=False)
+            log.info("mailbot stopped")

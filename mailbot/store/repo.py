@@ -1,0 +1,346 @@
+"""Queries and writes the service layer needs, on a session it owns.
+
+Functions here take an open :class:`~sqlalchemy.orm.Session` (the caller's
+transaction) and plain values, and return rows or plain values.  They never
+commit: the unit of work (one message, one sweep) belongs to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mailbot.store.tables import (
+    Address,
+    AttachmentRecord,
+    InboundMessage,
+    Incident,
+    IncidentParty,
+    MessageLocation,
+    OutboxMessage,
+    OutboxRecipient,
+    ReferenceCounter,
+    State,
+    Submission,
+)
+
+# --- States and addresses -------------------------------------------------------------------
+
+
+def upsert_states(session: Session, states: Iterable[tuple[str, str, str, bool]]) -> int:
+    """Insert or update (code, name, language, observer) rows; returns how many were given."""
+    existing = {s.code: s for s in session.scalars(select(State))}
+    n = 0
+    for code, name, language, observer in states:
+        row = existing.get(code)
+        if row is None:
+            session.add(State(code=code, name=name, language=language, observer=observer))
+        else:
+            row.name, row.language, row.observer = name, language, observer
+        n += 1
+    session.flush()
+    return n
+
+
+def replace_addresses(
+    session: Session, entries: Iterable[tuple[str, str | None, str, str | None]]
+) -> int:
+    """Make the registered addresses exactly ``(address, state_code, role, name)`` entries.
+
+    Addresses no longer listed are deactivated (kept, because past messages refer to them).
+    """
+    current = {a.address: a for a in session.scalars(select(Address))}
+    seen: set[str] = set()
+    for address, state_code, role, name in entries:
+        seen.add(address)
+        row = current.get(address)
+        if row is None:
+            session.add(Address(address=address, state_code=state_code, role=role, name=name))
+        else:
+            row.state_code, row.role, row.name, row.active = state_code, role, name, True
+    for address, row in current.items():
+        if address not in seen:
+            row.active = False
+    session.flush()
+    return len(seen)
+
+
+def known_addresses(session: Session) -> tuple[dict[str, str], set[str]]:
+    """(focal point address -> State code, Secretariat addresses), active ones only."""
+    focal: dict[str, str] = {}
+    secretariat: set[str] = set()
+    for a in session.scalars(select(Address).where(Address.active.is_(True))):
+        if a.role == "secretariat":
+            secretariat.add(a.address)
+        elif a.state_code:
+            focal[a.address] = a.state_code
+    return focal, secretariat
+
+
+def focal_points_of(session: Session, state_code: str) -> list[str]:
+    rows = session.scalars(
+        select(Address.address).where(
+            Address.state_code == state_code,
+            Address.role == "focal_point",
+            Address.active.is_(True),
+        ).order_by(Address.address)
+    )
+    return list(rows)
+
+
+def states_with_focal_points(session: Session) -> list[State]:
+    q = (
+        select(State)
+        .join(Address, Address.state_code == State.code)
+        .where(Address.active.is_(True), Address.role == "focal_point")
+        .distinct()
+        .order_by(State.code)
+    )
+    return list(session.scalars(q))
+
+
+def get_state(session: Session, code: str) -> State | None:
+    return session.get(State, code)
+
+
+def record_bounce(session: Session, address: str, permanent: bool, now: datetime) -> None:
+    row = session.scalar(select(Address).where(Address.address == address))
+    if row is not None:
+        row.bounce_count += 1
+        row.last_bounce_at = now
+        row.bounce_state = "hard" if permanent else "soft"
+
+
+# --- Inbound messages ------------------------------------------------------------------------
+
+
+def message_at(session: Session, mailbox: str, uidvalidity: int, uid: int) -> InboundMessage | None:
+    loc = session.scalar(
+        select(MessageLocation).where(
+            MessageLocation.mailbox == mailbox,
+            MessageLocation.uidvalidity == uidvalidity,
+            MessageLocation.uid == uid,
+        )
+    )
+    return loc.message if loc else None
+
+
+def messages_by_key(session: Session, key: str) -> list[InboundMessage]:
+    return list(
+        session.scalars(
+            select(InboundMessage).where(InboundMessage.message_key == key).order_by(InboundMessage.id)
+        )
+    )
+
+
+def add_location(
+    session: Session, msg: InboundMessage, mailbox: str, uidvalidity: int, uid: int, now: datetime
+) -> None:
+    if message_at(session, mailbox, uidvalidity, uid) is None:
+        session.add(
+            MessageLocation(message=msg, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid, seen_at=now)
+        )
+
+
+def find_message_ids(session: Session, message_ids: Sequence[str]) -> dict[str, InboundMessage]:
+    """Stored inbound messages by RFC Message-ID (for threading)."""
+    if not message_ids:
+        return {}
+    rows = session.scalars(
+        select(InboundMessage).where(InboundMessage.message_id.in_(list(message_ids)))
+    )
+    return {r.message_id: r for r in rows if r.message_id}
+
+
+def find_outbox_by_message_ids(session: Session, message_ids: Sequence[str]) -> list[OutboxMessage]:
+    if not message_ids:
+        return []
+    return list(
+        session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(list(message_ids))))
+    )
+
+
+def list_messages(
+    session: Session, status: str | None = None, limit: int = 100
+) -> list[InboundMessage]:
+    q = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
+    if status:
+        q = q.where(InboundMessage.status == status)
+    return list(session.scalars(q))
+
+
+def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
+    return list(
+        session.scalars(
+            select(AttachmentRecord).where(AttachmentRecord.message_id == message_id)
+            .order_by(AttachmentRecord.id)
+        )
+    )
+
+
+def count_messages(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+# --- Incidents -------------------------------------------------------------------------------
+
+
+def next_reference(session: Session, prefix: str, year: int) -> tuple[str, int]:
+    """Issue the next reference for ``year``; the counter only grows (never reused)."""
+    counter = session.get(ReferenceCounter, (prefix, year), with_for_update=True)
+    if counter is None:
+        counter = ReferenceCounter(prefix=prefix, year=year, last_seq=0)
+        session.add(counter)
+    counter.last_seq += 1
+    session.flush()
+    return f"{prefix}-{year}-{counter.last_seq:04d}", counter.last_seq
+
+
+def incident_by_reference(session: Session, reference: str) -> Incident | None:
+    return session.scalar(select(Incident).where(Incident.reference == reference.upper()))
+
+
+def open_incidents_at(session: Session, host_state: str, occurred_on: Any) -> list[Incident]:
+    q = (
+        select(Incident)
+        .join(IncidentParty, IncidentParty.incident_id == Incident.id)
+        .where(
+            IncidentParty.role == "host",
+            IncidentParty.state_code == host_state,
+            Incident.occurred_on == occurred_on,
+            Incident.status == "open",
+        )
+        .order_by(Incident.id)
+    )
+    return list(session.scalars(q))
+
+
+def list_incidents(session: Session, limit: int = 200) -> list[Incident]:
+    return list(session.scalars(select(Incident).order_by(Incident.id.desc()).limit(limit)))
+
+
+def incident_messages(session: Session, incident_id: int) -> list[InboundMessage]:
+    return list(
+        session.scalars(
+            select(InboundMessage).where(InboundMessage.incident_id == incident_id)
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        )
+    )
+
+
+def incident_submissions(session: Session, incident_id: int) -> list[Submission]:
+    return list(
+        session.scalars(
+            select(Submission).where(Submission.incident_id == incident_id)
+            .order_by(Submission.received_at, Submission.id)
+        )
+    )
+
+
+def incident_outbox(session: Session, incident_id: int) -> list[OutboxMessage]:
+    return list(
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.incident_id == incident_id)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+# --- Outbox ----------------------------------------------------------------------------------
+
+
+def enqueue(session: Session, row: OutboxMessage) -> bool:
+    """Add an outbox row unless one with the same key exists; True when added."""
+    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == row.key))
+    if exists is not None:
+        return False
+    session.add(row)
+    for address in row.recipients:
+        row.results.append(
+            OutboxRecipient(address=address, status="pending", created_at=row.created_at)
+        )
+    session.flush()
+    return True
+
+
+def automatic_mail_count(session: Session, address: str, since: datetime) -> int:
+    """How many automatic mails were queued for ``address`` since ``since`` (daily cap)."""
+    q = (
+        select(func.count())
+        .select_from(OutboxRecipient)
+        .join(OutboxMessage, OutboxMessage.id == OutboxRecipient.outbox_id)
+        .where(
+            OutboxRecipient.address == address,
+            OutboxRecipient.created_at >= since,
+            OutboxMessage.status != "held",
+        )
+    )
+    return int(session.scalar(q) or 0)
+
+
+def claim_due(session: Session, now: datetime, worker: str, limit: int,
+              stale_after: timedelta) -> list[OutboxMessage]:
+    """Claim due rows with a conditional UPDATE, so two dispatchers never take the same row.
+
+    A row left in ``sending`` by a dispatcher that died is claimable again after
+    ``stale_after``: at most that mail is sent twice, with the same Message-ID.
+    """
+    candidates = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(
+                ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
+                | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - stale_after))
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+    claimed: list[int] = []
+    for oid in candidates:
+        res = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == oid,
+                ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
+                | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - stale_after)),
+            )
+            .values(status="sending", claimed_at=now, claimed_by=worker)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(oid)
+    if not claimed:
+        return []
+    return list(
+        session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
+                        .order_by(OutboxMessage.id).execution_options(populate_existing=True))
+    )
+
+
+def list_outbox(session: Session, status: str | None = None, limit: int = 200) -> list[OutboxMessage]:
+    q = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        q = q.where(OutboxMessage.status == status)
+    return list(session.scalars(q))
+
+
+def outbox_by_message_id(session: Session, message_id: str) -> OutboxMessage | None:
+    return session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
+
+
+def outbox_rows_to(session: Session, address: str, limit: int = 20) -> list[OutboxRecipient]:
+    """Recent delivery records to ``address``, newest first (to match a bounce)."""
+    return list(
+        session.scalars(
+            select(OutboxRecipient).where(OutboxRecipient.address == address)
+            .order_by(OutboxRecipient.id.desc()).limit(limit)
+        )
+    )

@@ -1,0 +1,83 @@
+"""Queries about time: open reporting cycles and the obligations States owe.
+
+Used by filing (to attach submissions to the open cycle and to update
+obligations) and by the sweep (to find what is due).  Rows are turned into
+the domain's plain ``ObligationView`` values here, so the domain never sees
+a database object.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.domain.obligations import ObligationView
+from mailbot.store.tables import Cycle, Incident, Obligation
+
+
+def open_cycle(session: Session) -> Cycle | None:
+    return session.scalar(
+        select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
+    )
+
+
+def cycle_by_session(session: Session, number: int) -> Cycle | None:
+    return session.scalar(select(Cycle).where(Cycle.session == number))
+
+
+def list_cycles(session: Session) -> list[Cycle]:
+    return list(session.scalars(select(Cycle).order_by(Cycle.session)))
+
+
+def add_cycle(session: Session, number: int, deadline: date, now: datetime) -> Cycle:
+    for other in session.scalars(select(Cycle).where(Cycle.status == "open")):
+        other.status = "closed"
+    cycle = Cycle(session=number, deadline=deadline, opened_at=now, status="open")
+    session.add(cycle)
+    session.flush()
+    return cycle
+
+
+def view_of(ob: Obligation, reference: str) -> ObligationView:
+    return ObligationView(
+        id=ob.id, incident_reference=reference, state_code=ob.state_code,
+        paragraph=ob.paragraph, role=ob.role, gentle=ob.gentle, due_at=ob.due_at,
+        status=ob.status, reminders_sent=ob.reminders_sent,
+        last_reminded_at=ob.last_reminded_at, escalated_at=ob.escalated_at,
+    )
+
+
+def obligation_views(session: Session, incident_id: int) -> list[ObligationView]:
+    incident = session.get(Incident, incident_id)
+    ref = incident.reference if incident else "?"
+    rows = session.scalars(select(Obligation).where(Obligation.incident_id == incident_id)
+                           .order_by(Obligation.id))
+    return [view_of(o, ref) for o in rows]
+
+
+def obligation_for(session: Session, incident_id: int, state_code: str,
+                   paragraph: str) -> Obligation | None:
+    return session.scalar(select(Obligation).where(
+        Obligation.incident_id == incident_id, Obligation.state_code == state_code,
+        Obligation.paragraph == paragraph))
+
+
+def open_obligations(session: Session, incident_id: int | None = None) -> list[Obligation]:
+    q = select(Obligation).where(Obligation.status == "open").order_by(Obligation.due_at, Obligation.id)
+    if incident_id is not None:
+        q = q.where(Obligation.incident_id == incident_id)
+    return list(session.scalars(q))
+
+
+def all_obligations(session: Session, status: str | None = None) -> list[tuple[Obligation, str]]:
+    q = (select(Obligation, Incident.reference).join(Incident, Incident.id == Obligation.incident_id)
+         .order_by(Obligation.due_at, Obligation.id))
+    if status:
+        q = q.where(Obligation.status == status)
+    return [(o, ref) for o, ref in session.execute(q)]
+
+
+def open_views(session: Session) -> list[tuple[ObligationView, Obligation]]:
+    return [(view_of(o, ref), o) for o, ref in all_obligations(session, "open")]

@@ -1,0 +1,583 @@
+"""The classify stage: each .eml fixture and each rule of the table, and their precedence.
+
+Pure unit tests: real fixtures from tests/fixtures/eml go through the real
+``parse_message`` and ``bounce_info``; synthetic cases build an InboundMail
+directly so each rule can be exercised alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailbot.domain.classify import (
+    PRECEDENCE,
+    RULE_NAMES,
+    RULES,
+    classify,
+    parse_authentication_results,
+)
+from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
+from mailbot.mail.bounces import bounce_info
+from mailbot.mail.parse import parse_message
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eml"
+if str(FIXTURES) not in sys.path:
+    sys.path.insert(0, str(FIXTURES))
+from make_fixtures import CONTEXT  # type: ignore[import-not-found, unused-ignore]  # noqa: E402
+
+CTX = CONTEXT  # the desk and the people the fixtures are written for
+
+DESK = "mailbot@example.test"
+OFFICER = "officer@example.test"
+FRA = "fp.fra@example.test"
+STRANGER = "someone@elsewhere.example"
+
+K = MailClass
+
+
+def classify_fixture(name: str) -> Classification:
+    raw = (FIXTURES / name).read_bytes()
+    return classify(parse_message(raw), CTX, bounce_info(raw).addresses)
+
+
+def mail(
+    sender: str = FRA,
+    *,
+    to: tuple[str, ...] = (DESK,),
+    cc: tuple[str, ...] = (),
+    headers: tuple[tuple[str, str], ...] = (),
+    **fields: Any,
+) -> InboundMail:
+    """A synthetic message: From ``sender`` to the desk unless told otherwise."""
+    base: dict[str, Any] = {
+        "message_id": "<m1@example.test>",
+        "from_addr": sender,
+        "to": to,
+        "cc": cc,
+        "subject": "Report",
+        "headers": tuple((name.lower(), value) for name, value in headers),
+    }
+    base.update(fields)
+    return InboundMail(**base)
+
+
+# -- the fixtures -----------------------------------------------------------------------
+
+#: fixture -> (class, every rule that matches, in table order, State code, bounced)
+FIXTURE_CASES: list[tuple[str, MailClass, tuple[str, ...], str | None, tuple[str, ...]]] = [
+    ("state_report.eml", K.STATE, ("from-focal-point",), "FRA", ()),
+    ("secretariat_to_desk.eml", K.SECRETARIAT, ("from-secretariat",), None, ()),
+    ("cc_only_officer_to_fp.eml", K.CORRESPONDENCE, ("cc-only", "from-secretariat"), None, ()),
+    ("state_reply_cc_desk.eml", K.CORRESPONDENCE, ("cc-only", "from-focal-point"), "FRA", ()),
+    ("no_message_id.eml", K.STATE, ("from-focal-point",), "DEU", ()),
+    ("duplicate_message_id_a.eml", K.STATE, ("from-focal-point",), "BRA", ()),
+    ("duplicate_message_id_b.eml", K.STATE, ("from-focal-point",), "BRA", ()),
+    ("no_from.eml", K.UNKNOWN, ("unknown-sender",), None, ()),
+    ("raw_8bit_headers_utf8.eml", K.STATE, ("from-focal-point",), "FRA", ()),
+    ("raw_8bit_headers_latin1.eml", K.STATE, ("from-focal-point",), "DEU", ()),
+    ("unknown_charset.eml", K.STATE, ("from-focal-point",), "KEN", ()),
+    ("broken_mime_boundary.eml", K.STATE, ("from-focal-point",), "FRA", ()),
+    ("bad_base64.eml", K.STATE, ("from-focal-point",), "FRA", ()),
+    ("html_only.eml", K.STATE, ("from-focal-point",), "BRA", ()),
+    (
+        "ooo_exchange.eml",
+        K.AUTO_REPLY,
+        (
+            "auto-submitted",
+            "exchange-auto-response-suppress",
+            "subject-auto-reply",
+            "from-focal-point",
+        ),
+        "DEU",
+        (),
+    ),
+    (
+        "ooo_gmail_vacation.eml",
+        K.AUTO_REPLY,
+        ("auto-submitted", "precedence-bulk", "x-autoreply", "from-focal-point"),
+        "KEN",
+        (),
+    ),
+    (
+        "own_message.eml",
+        K.OWN,
+        ("own-loop-header", "own-message-id", "own-from", "auto-submitted"),
+        None,
+        (),
+    ),
+    ("mailing_list.eml", K.LIST, ("precedence-bulk", "list-id", "unknown-sender"), None, ()),
+    (
+        "spoofed_dmarc_fail.eml",
+        K.SPOOFED,
+        ("auth-failed-for-registered", "from-focal-point"),
+        None,
+        (),
+    ),
+    ("forged_auth_results_untrusted.eml", K.STATE, ("from-focal-point",), "DEU", ()),
+    (
+        "bounce_postfix.eml",
+        K.BOUNCE,
+        ("bounce-dsn", "bounce-sender", "bounce-addresses", "auto-submitted", "unknown-sender"),
+        None,
+        ("undeliverable@example.test",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "rules", "state_code", "bounced"),
+    FIXTURE_CASES,
+    ids=[case[0] for case in FIXTURE_CASES],
+)
+def test_fixture_classification(
+    name: str,
+    kind: MailClass,
+    rules: tuple[str, ...],
+    state_code: str | None,
+    bounced: tuple[str, ...],
+) -> None:
+    result = classify_fixture(name)
+    assert result.kind is kind, result.notes
+    assert result.rules == rules, result.notes
+    assert result.state_code == state_code
+    assert result.bounced == bounced
+    assert result.notes[-1].startswith(f"class {kind.value}, decided by ")
+
+
+def test_every_committed_fixture_has_a_classification_case() -> None:
+    committed = {p.name for p in FIXTURES.glob("*.eml")} - {"nested_3000.eml"}
+    assert committed == {case[0] for case in FIXTURE_CASES}
+
+
+def test_bounces_and_auto_replies_are_never_answered() -> None:
+    for name in (
+        "bounce_postfix.eml",
+        "ooo_exchange.eml",
+        "ooo_gmail_vacation.eml",
+        "own_message.eml",
+        "mailing_list.eml",
+    ):
+        assert not classify_fixture(name).answerable, name
+    assert classify_fixture("state_report.eml").answerable
+
+
+# -- the table itself -------------------------------------------------------------------
+
+
+def test_rule_names_are_stable() -> None:
+    # stored in the database with every message: a rename must be a deliberate migration
+    assert RULE_NAMES == (
+        "own-loop-header",
+        "own-message-id",
+        "own-from",
+        "bounce-dsn",
+        "bounce-sender",
+        "bounce-addresses",
+        "auto-submitted",
+        "precedence-bulk",
+        "x-autoreply",
+        "exchange-auto-response-suppress",
+        "subject-auto-reply",
+        "list-id",
+        "auth-failed-for-registered",
+        "cc-only",
+        "from-secretariat",
+        "from-focal-point",
+        "unknown-sender",
+    )
+
+
+def test_table_is_in_precedence_order() -> None:
+    ranks = [PRECEDENCE.index(rule.kind) for rule in RULES]
+    assert ranks == sorted(ranks)
+    assert set(PRECEDENCE) == set(MailClass)
+
+
+# -- one rule at a time -----------------------------------------------------------------
+
+LOOP = ("X-Mailbot-Loop", "mailbot")
+DSN_TYPE = ("Content-Type", 'multipart/report; report-type="delivery-status"; boundary="x"')
+
+RULE_CASES: list[tuple[str, InboundMail, MailClass, tuple[str, ...]]] = [
+    # own-*
+    ("loop header", mail(headers=(LOOP,)), K.OWN, ("own-loop-header", "from-focal-point")),
+    (
+        "loop header of another deployment",
+        mail(headers=(("X-Mailbot-Loop", "mailbot-staging"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "our Message-ID",
+        mail(message_id="<x.1@MAILBOT.example.test>"),
+        K.OWN,
+        ("own-message-id", "from-focal-point"),
+    ),
+    (
+        "a Message-ID in a look-alike domain",
+        mail(message_id="<x.1@evil-mailbot.example.test>"),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    ("our From, with a +token", mail("mailbot+dcm-7@example.test"), K.OWN, ("own-from",)),
+    # bounce-*
+    (
+        "delivery-status report",
+        mail(STRANGER, content_type="multipart/report", headers=(DSN_TYPE,)),
+        K.BOUNCE,
+        ("bounce-dsn", "unknown-sender"),
+    ),
+    (
+        "read receipt is not a bounce",
+        mail(
+            STRANGER,
+            content_type="multipart/report",
+            headers=(("Content-Type", "multipart/report; report-type=disposition-notification"),),
+        ),
+        K.UNKNOWN,
+        ("unknown-sender",),
+    ),
+    (
+        "MAILER-DAEMON",
+        mail("mailer-daemon@mx.example.org"),
+        K.BOUNCE,
+        ("bounce-sender", "unknown-sender"),
+    ),
+    ("postmaster", mail("postmaster@example.org"), K.BOUNCE, ("bounce-sender", "unknown-sender")),
+    (
+        "null Return-Path",
+        mail(STRANGER, headers=(("Return-Path", "<>"),)),
+        K.BOUNCE,
+        ("bounce-sender", "unknown-sender"),
+    ),
+    (
+        "null Return-Path of an RFC 3834 auto-reply is not a bounce",
+        mail(FRA, headers=(("Return-Path", "<>"), ("Auto-Submitted", "auto-replied"))),
+        K.AUTO_REPLY,
+        ("auto-submitted", "from-focal-point"),
+    ),
+    # auto-replies
+    (
+        "Auto-Submitted: auto-generated with a parameter",
+        mail(headers=(("Auto-Submitted", "Auto-Generated; owner-email=x@example.test"),)),
+        K.AUTO_REPLY,
+        ("auto-submitted", "from-focal-point"),
+    ),
+    (
+        "Auto-Submitted: no",
+        mail(headers=(("Auto-Submitted", "no"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "Precedence: junk",
+        mail(headers=(("Precedence", "junk"),)),
+        K.AUTO_REPLY,
+        ("precedence-bulk", "from-focal-point"),
+    ),
+    (
+        "Precedence: list decides a list",
+        mail(STRANGER, headers=(("Precedence", "list"),)),
+        K.LIST,
+        ("precedence-bulk", "unknown-sender"),
+    ),
+    (
+        "Precedence: first-class",
+        mail(headers=(("Precedence", "first-class"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "X-Autorespond",
+        mail(headers=(("X-Autorespond", "vacation"),)),
+        K.AUTO_REPLY,
+        ("x-autoreply", "from-focal-point"),
+    ),
+    (
+        "X-Auto-Response-Suppress: OOF",
+        mail(headers=(("X-Auto-Response-Suppress", "DR, OOF"),)),
+        K.AUTO_REPLY,
+        ("exchange-auto-response-suppress", "from-focal-point"),
+    ),
+    (
+        "X-Auto-Response-Suppress of receipts only",
+        mail(headers=(("X-Auto-Response-Suppress", "DR, RN, NRN"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    # lists
+    (
+        "List-Unsubscribe alone",
+        mail(STRANGER, headers=(("List-Unsubscribe", "<mailto:leave@lists.example.org>"),)),
+        K.LIST,
+        ("list-id", "unknown-sender"),
+    ),
+    # spoofing
+    (
+        "dmarc=fail for a focal point",
+        mail(headers=(("Authentication-Results", "mx.example.test; dmarc=fail header.from=x"),)),
+        K.SPOOFED,
+        ("auth-failed-for-registered", "from-focal-point"),
+    ),
+    (
+        "spf=fail for the Secretariat",
+        mail(OFFICER, headers=(("Authentication-Results", "MX.example.test 1; spf=fail"),)),
+        K.SPOOFED,
+        ("auth-failed-for-registered", "from-secretariat"),
+    ),
+    (
+        "dkim=fail alone",
+        mail(headers=(("Authentication-Results", "mx.example.test; dkim=fail header.d=x"),)),
+        K.SPOOFED,
+        ("auth-failed-for-registered", "from-focal-point"),
+    ),
+    (
+        "dkim=fail beside another signature's dkim=pass",
+        mail(
+            headers=(
+                ("Authentication-Results", "mx.example.test; dkim=fail header.d=a; dkim=pass"),
+            )
+        ),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "spf=softfail is not a failure",
+        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "dmarc=fail written by an untrusted server",
+        mail(headers=(("Authentication-Results", "mx.attacker.example; dmarc=fail"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "dmarc=fail inside a comment",
+        mail(headers=(("Authentication-Results", "mx.example.test; spf=pass (not dmarc=fail)"),)),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    (
+        "dmarc=fail for an unregistered sender",
+        mail(STRANGER, headers=(("Authentication-Results", "mx.example.test; dmarc=fail"),)),
+        K.UNKNOWN,
+        ("unknown-sender",),
+    ),
+    # correspondence
+    (
+        "the desk only in Cc of a Secretariat letter",
+        mail(OFFICER, to=(FRA,), cc=(DESK,)),
+        K.CORRESPONDENCE,
+        ("cc-only", "from-secretariat"),
+    ),
+    (
+        "the desk only in Cc, +token address",
+        mail(FRA, to=(OFFICER,), cc=("MailBot+DCM-2026-0007@example.test",)),
+        K.CORRESPONDENCE,
+        ("cc-only", "from-focal-point"),
+    ),
+    (
+        "the desk only in Cc of a stranger's letter",
+        mail(STRANGER, to=(FRA,), cc=(DESK,)),
+        K.UNKNOWN,
+        ("cc-only", "unknown-sender"),
+    ),
+    (
+        "the desk in To and Cc",
+        mail(OFFICER, to=(DESK,), cc=(DESK, FRA)),
+        K.SECRETARIAT,
+        ("from-secretariat",),
+    ),
+    (
+        "the desk in neither To nor Cc (Bcc)",
+        mail(OFFICER, to=(FRA,)),
+        K.SECRETARIAT,
+        ("from-secretariat",),
+    ),
+    # senders
+    (
+        "a focal point, address in capitals",
+        mail("FP.BRA@Example.Test"),
+        K.STATE,
+        ("from-focal-point",),
+    ),
+    ("no From at all", mail(""), K.UNKNOWN, ("unknown-sender",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "message", "kind", "rules"), RULE_CASES, ids=[case[0] for case in RULE_CASES]
+)
+def test_rule(label: str, message: InboundMail, kind: MailClass, rules: tuple[str, ...]) -> None:
+    result = classify(message, CTX)
+    assert result.kind is kind, result.notes
+    assert result.rules == rules, result.notes
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Out of Office: Report",
+        "out of the office until 3 March",
+        "Automatic reply: [DCM-2026-0007] Circulation",
+        "AutoReply: your message",
+        "Auto-Response",
+        "Réponse automatique : Rapport",
+        "Respuesta automática: Informe",
+        "Absence",
+        "Absence : Rapport",
+        "Absent du bureau",
+        "Auto: Report",
+        "Abwesenheitsnotiz: Bericht",
+        "Автоматический ответ: отчёт",
+    ],
+)
+def test_auto_reply_subjects(subject: str) -> None:
+    result = classify(mail(subject=subject), CTX)
+    assert result.kind is K.AUTO_REPLY
+    assert "subject-auto-reply" in result.rules
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Absence of police protection at the embassy",
+        "Report on automatic weapons used in the attack",
+        "Re: Out of Office",
+        "Follow-up: out of office hours attack",
+        "Autonomous region: violation report",
+        "Automobile set on fire near the consulate",
+    ],
+)
+def test_ordinary_subjects_are_not_auto_replies(subject: str) -> None:
+    result = classify(mail(subject=subject), CTX)
+    assert result.kind is K.STATE
+    assert "subject-auto-reply" not in result.rules
+
+
+def test_bounce_addresses_fill_the_classification() -> None:
+    result = classify(mail(STRANGER), CTX, bounced=["X@Example.Org", "x@example.org", " "])
+    assert result.kind is K.BOUNCE
+    assert result.rules == ("bounce-addresses", "unknown-sender")
+    assert result.bounced == ("x@example.org",)
+
+
+def test_bounce_addresses_from_a_registered_sender_are_evidence_only() -> None:
+    # a focal point forwarding a bounce it received is still the focal point writing
+    result = classify(mail(FRA), CTX, bounced=["x@example.org"])
+    assert result.kind is K.STATE
+    assert result.rules == ("bounce-addresses", "from-focal-point")
+    assert result.bounced == ()
+    assert any("not decisive" in note for note in result.notes)
+
+
+def test_no_from_is_explained() -> None:
+    result = classify(mail(""), CTX)
+    assert "unknown-sender: no From address" in result.notes
+
+
+def test_every_matching_rule_has_a_note() -> None:
+    result = classify_fixture("ooo_exchange.eml")
+    for name in result.rules:
+        assert any(note.startswith(f"{name}: ") for note in result.notes), name
+    assert result.notes[-1] == "class auto_reply, decided by auto-submitted"
+
+
+# -- precedence -------------------------------------------------------------------------
+
+AR_FAIL = ("Authentication-Results", "mx.example.test; dmarc=fail")
+
+PRECEDENCE_CASES: list[tuple[str, InboundMail, MailClass]] = [
+    (
+        "own beats bounce",
+        mail("mailer-daemon@example.test", headers=(LOOP,)),
+        K.OWN,
+    ),
+    (
+        "bounce beats auto-reply",
+        mail(
+            STRANGER,
+            content_type="multipart/report",
+            headers=(DSN_TYPE, ("Auto-Submitted", "auto-replied")),
+        ),
+        K.BOUNCE,
+    ),
+    (
+        "auto-reply beats list",
+        mail(STRANGER, headers=(("Auto-Submitted", "auto-replied"), ("List-Id", "<l.x>"))),
+        K.AUTO_REPLY,
+    ),
+    (
+        "an auto-reply's Precedence: list does not make it a list",
+        mail(STRANGER, headers=(("Precedence", "list"), ("X-Autoreply", "yes"))),
+        K.AUTO_REPLY,
+    ),
+    ("list beats spoofed", mail(FRA, headers=(AR_FAIL, ("List-Id", "<l.x>"))), K.LIST),
+    (
+        "spoofed beats correspondence",
+        mail(FRA, to=(OFFICER,), cc=(DESK,), headers=(AR_FAIL,)),
+        K.SPOOFED,
+    ),
+    ("correspondence beats secretariat", mail(OFFICER, to=(FRA,), cc=(DESK,)), K.CORRESPONDENCE),
+    ("correspondence beats state", mail(FRA, to=(OFFICER,), cc=(DESK,)), K.CORRESPONDENCE),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "message", "kind"), PRECEDENCE_CASES, ids=[case[0] for case in PRECEDENCE_CASES]
+)
+def test_precedence(label: str, message: InboundMail, kind: MailClass) -> None:
+    assert classify(message, CTX).kind is kind
+
+
+def test_secretariat_beats_state_for_an_address_in_both() -> None:
+    ctx = MailContext(
+        bot_addresses=CTX.bot_addresses,
+        msgid_domain=CTX.msgid_domain,
+        loop_header=CTX.loop_header,
+        loop_value=CTX.loop_value,
+        secretariat=frozenset({"dual@example.test"}),
+        focal_points={"dual@example.test": "FRA"},
+    )
+    result = classify(mail("dual@example.test"), ctx)
+    assert result.kind is K.SECRETARIAT
+    assert result.rules == ("from-secretariat", "from-focal-point")
+
+
+def test_spoofed_mail_carries_no_state_code() -> None:
+    result = classify(mail(FRA, headers=(AR_FAIL,)), CTX)
+    assert result.kind is K.SPOOFED
+    assert result.state_code is None
+
+
+# -- Authentication-Results parsing -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "authserv_id", "results"),
+    [
+        ("mx.example.test; none", "mx.example.test", []),
+        (
+            "mx.example.test 1; dkim/1=pass header.d=a (ok; really); spf=fail smtp.mailfrom=a",
+            "mx.example.test",
+            [("dkim", "pass"), ("spf", "fail")],
+        ),
+        (
+            '(comment) Mx.Example.Test; dmarc=fail reason="p=reject; a"; arc=none',
+            "mx.example.test",
+            [("dmarc", "fail"), ("arc", "none")],
+        ),
+        ("", "", []),
+        (";;;", "", []),
+    ],
+)
+def test_parse_authentication_results(
+    value: str, authserv_id: str, results: list[tuple[str, str]]
+) -> None:
+    assert parse_authentication_results(value) == (authserv_id, results)

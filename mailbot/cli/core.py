@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,20 @@ def setup_logging(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from mailbot.cli import UserError
+    from mailbot.service.clock import utcnow
     from mailbot.service.runner import Service
 
     settings = settings_of(args)
     setup_logging(settings)
     app = App(settings)
-    service = Service(app)
+    clock = utcnow
+    if args.at:
+        if not args.once:
+            raise UserError("--at goes with --once")
+        offset = args.at - utcnow()
+        clock = lambda: utcnow() + offset  # noqa: E731
+    service = Service(app, clock=clock)
     if args.once:
         stats = service.run_once()
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
@@ -100,10 +109,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     imap_port=args.imap_port, smtp_port=args.smtp_port, once=args.once)
 
 
+def _datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date-time like 2027-03-01T09:00") from None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 def register(sub: Sub) -> None:
     p = sub.add_parser("run", help="run the service (watch the mailbox, answer, remind)")
     p.add_argument("--once", action="store_true",
                    help="process what is in the inbox, send what is due, and exit")
+    p.add_argument("--at", type=_datetime, metavar="DATETIME",
+                   help="with --once: act as if it were this UTC time, e.g. 2027-03-01T09:00 "
+                        "(rehearse what reminders a date would send)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("demo", help="run the desk on embedded mail servers with sample data")

@@ -283,9 +283,7 @@ def bounce_dsn(f: Facts) -> Hit | None:
 
 
 def _has_auto_reply_marker(f: Facts) -> bool:
-    return any(
-        rule.test(f) is not None for rule in (_AUTO_SUBMITTED, _X_AUTOREPLY, _EXCHANGE_SUPPRESS)
-    )
+    return any(rule.test(f) is not None for rule in (_AUTO_SUBMITTED, _X_AUTOREPLY, _EXCHANGE_SUPPRESS))
 
 
 def bounce_sender(f: Facts) -> Hit | None:
@@ -420,9 +418,7 @@ def unknown_sender(f: Facts) -> Hit | None:
 _AUTO_SUBMITTED = Rule(
     "auto-submitted", MailClass.AUTO_REPLY, auto_submitted, "Auto-Submitted other than 'no'"
 )
-_X_AUTOREPLY = Rule(
-    "x-autoreply", MailClass.AUTO_REPLY, x_autoreply, "X-Autoreply or X-Autorespond present"
-)
+_X_AUTOREPLY = Rule("x-autoreply", MailClass.AUTO_REPLY, x_autoreply, "X-Autoreply or X-Autorespond present")
 _EXCHANGE_SUPPRESS = Rule(
     "exchange-auto-response-suppress",
     MailClass.AUTO_REPLY,

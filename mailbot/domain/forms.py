@@ -353,6 +353,8 @@ class FormCatalog:
         return stripped.startswith("[") and stripped.endswith("]") and self.is_hint(stripped[1:-1])
 
     def is_hint(self, text: str) -> bool:
+        if not text.strip():
+            return False  # "[ ]" is an empty tick box, not a placeholder
         key = _fold(text)
         return key in self._hints or key in _PLACEHOLDER_HINTS
 
@@ -372,7 +374,8 @@ class FormCatalog:
                 continue
             rest = body[idx[len(key) - 1] + 1:]
             m = _AFTER_LABEL.match(rest)
-            if m is None:
+            # a label needs a colon (or "|", or a question mark) or nothing after it
+            if m is None or not (m.group("q") or m.group("sep") or m.end() == len(rest)):
                 continue
             value = rest[m.end():]
             return owners, value, self._label_lang.get(key, "")
@@ -512,7 +515,8 @@ _NUMBERING = re.compile(
     r"|[a-zA-Z][.)]\s+|\(?[ivxIVX]{1,4}[.)]\s+)"
 )
 _AFTER_LABEL = re.compile(
-    r"^\s*\**\s*[?？]?\s*\**\s*(?:\[[^\]]*\]|\([^)]*\))?\s*\**\s*(?:[:：|]|\s*$)[\s:|*]*"
+    r"^\s*\**\s*(?P<q>[?？])?\s*\**\s*(?:\[[^\]]*\]|\([^)]*\))?\s*\**\s*(?P<sep>[:：|])?"
+    r"[\s:|*]*"
 )
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -909,8 +913,11 @@ def parse_date(text: str) -> date | tuple[str, tuple[date, ...]]:
 
 
 _CHECK_MARK = r"(?:\[\s*[xX✓✔]\s*\]|\(\s*[xX]\s*\)|[☒☑✓✔✗✘])"
-_CHECKED_AFTER = re.compile(_CHECK_MARK + r"\s*([^\W\d_][^\[\]()☒☑☐✓✔✗✘/|,;]*)")
-_CHECKED_BEFORE = re.compile(r"([^\W\d_][^\[\]()☒☑☐✓✔✗✘/|,;]*?)\s*" + _CHECK_MARK)
+_ITEM_END = r"(?=\s*(?:[\[(☐☒☑✓✔✗✘/|,;]|\s{2,}|$))"
+_CHECKED_AFTER = re.compile(_CHECK_MARK + r"\s*([^\W\d_][^\[\]()☒☑☐✓✔✗✘/|,;\n]*?)" + _ITEM_END)
+_CHECKED_BEFORE = re.compile(
+    r"(?:^|(?<=[\]\s)☐/|,;]))([^\W\d_][^\[\]()☒☑☐✓✔✗✘/|,;\n]*?)\s*" + _CHECK_MARK
+)
 _YES = {"yes", "y", "oui", "si", "true", "x", "ok", "yes please", "affirmative"}
 _NO = {"no", "n", "non", "false"}
 _CONFIDENTIAL = tuple(_fold(t) for t in (

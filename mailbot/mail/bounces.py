@@ -5,6 +5,11 @@ message and passes the addresses to ``domain.classify``, whose
 ``bounce-addresses`` rule records them. The detection itself is flufl.bounce's
 (RFC 3464 DSNs first, then heuristics for Exim, qmail, Exchange, ...). Hostile
 or odd input never raises here: it yields no addresses.
+
+Only the first :data:`SCAN_LIMIT` bytes are scanned. A delivery report puts
+its human-readable and machine-readable parts first and the returned message
+last (RFC 3464), and flufl.bounce's heuristic detectors take time that grows
+faster than the message (about a minute for 30 MB of attachment).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from flufl.bounce import all_failures
 
 #: flufl.bounce logs every detector it runs at INFO and a traceback when one fails.
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+#: Bytes of a message that are scanned for a bounce report.
+SCAN_LIMIT = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,18 @@ def _addresses(found: Iterable[bytes | str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def bounce_info(raw: bytes) -> BounceInfo:
-    """What flufl.bounce finds in ``raw``; an empty :class:`BounceInfo` on any error."""
+def _head(raw: bytes, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``raw``, cut at a line end."""
+    if len(raw) <= limit:
+        return raw
+    cut = raw.rfind(b"\n", 0, limit)
+    return raw[: cut + 1] if cut > 0 else raw[:limit]
+
+
+def bounce_info(raw: bytes, limit: int = SCAN_LIMIT) -> BounceInfo:
+    """What flufl.bounce finds in the first ``limit`` bytes of ``raw``; empty on any error."""
     try:
-        msg = email.message_from_bytes(raw, policy=policy.compat32)
+        msg = email.message_from_bytes(_head(raw, limit), policy=policy.compat32)
         temporary, permanent = all_failures(msg)
         perm = _addresses(permanent)
         temp = tuple(a for a in _addresses(temporary) if a not in perm)
@@ -59,6 +75,6 @@ def bounce_info(raw: bytes) -> BounceInfo:
     return BounceInfo(permanent=perm, temporary=temp)
 
 
-def bounced_addresses(raw: bytes) -> tuple[str, ...]:
+def bounced_addresses(raw: bytes, limit: int = SCAN_LIMIT) -> tuple[str, ...]:
     """Every failing recipient in ``raw``, lower-cased, permanent failures first; never raises."""
-    return bounce_info(raw).addresses
+    return bounce_info(raw, limit).addresses

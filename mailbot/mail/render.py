@@ -201,12 +201,48 @@ class RenderedMail:
 # --------------------------------------------------------------------------- formatting
 
 _MONTHS: dict[str, tuple[str, ...]] = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
-    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-           "septembre", "octobre", "novembre", "décembre"),
-    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-           "septiembre", "octubre", "noviembre", "diciembre"),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
 }
 
 
@@ -262,12 +298,38 @@ def format_size(n: int, lang: str) -> str:
     return f"{text} {units[unit]}"
 
 
-_EN_ONES = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-            "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-            "eighteen", "nineteen")
+_EN_ONES = (
+    "",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
 _EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_EN_ORD = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-           "nine": "ninth", "twelve": "twelfth"}
+_EN_ORD = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 
 def _en_ordinal(n: int) -> str:
@@ -283,8 +345,25 @@ def _en_ordinal(n: int) -> str:
     return f"{_EN_TENS[tens]}-{_en_ordinal(ones)}"
 
 
-_FR_ONES = ("", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
-            "onze", "douze", "treize", "quatorze", "quinze", "seize")
+_FR_ONES = (
+    "",
+    "un",
+    "deux",
+    "trois",
+    "quatre",
+    "cinq",
+    "six",
+    "sept",
+    "huit",
+    "neuf",
+    "dix",
+    "onze",
+    "douze",
+    "treize",
+    "quatorze",
+    "quinze",
+    "seize",
+)
 _FR_TENS = ("", "dix", "vingt", "trente", "quarante", "cinquante", "soixante")
 
 
@@ -326,12 +405,42 @@ def _fr_ordinal(n: int) -> str:
     return word + "ième"
 
 
-_ES_UNITS = ("", "primer", "segundo", "tercer", "cuarto", "quinto", "sexto", "séptimo",
-             "octavo", "noveno")
-_ES_TEENS = ("décimo", "undécimo", "duodécimo", "decimotercer", "decimocuarto", "decimoquinto",
-             "decimosexto", "decimoséptimo", "decimoctavo", "decimonoveno")
-_ES_TENS = ("", "", "vigésimo", "trigésimo", "cuadragésimo", "quincuagésimo", "sexagésimo",
-            "septuagésimo", "octogésimo", "nonagésimo")
+_ES_UNITS = (
+    "",
+    "primer",
+    "segundo",
+    "tercer",
+    "cuarto",
+    "quinto",
+    "sexto",
+    "séptimo",
+    "octavo",
+    "noveno",
+)
+_ES_TEENS = (
+    "décimo",
+    "undécimo",
+    "duodécimo",
+    "decimotercer",
+    "decimocuarto",
+    "decimoquinto",
+    "decimosexto",
+    "decimoséptimo",
+    "decimoctavo",
+    "decimonoveno",
+)
+_ES_TENS = (
+    "",
+    "",
+    "vigésimo",
+    "trigésimo",
+    "cuadragésimo",
+    "quincuagésimo",
+    "sexagésimo",
+    "septuagésimo",
+    "octogésimo",
+    "nonagésimo",
+)
 
 
 def _es_ordinal(n: int) -> str:
@@ -351,7 +460,9 @@ def session_words(n: int, lang: str) -> str:
     """A General Assembly session in words: eighty-third session, quatre-vingt-troisième ..."""
     lang = _base_lang(lang)
     if not 1 <= n <= 199:
-        return {"fr": f"{n}e session", "es": f"{n}º período de sesiones"}.get(lang, f"{n}th session")
+        return {"fr": f"{n}e session", "es": f"{n}º período de sesiones"}.get(
+            lang, f"{n}th session"
+        )
     if lang == "fr":
         return f"{_fr_ordinal(n)} session"
     if lang == "es":
@@ -360,39 +471,116 @@ def session_words(n: int, lang: str) -> str:
 
 
 # "of <State>" with the article each language's UN usage gives the short name.
-_EN_THE_PREFIXES = ("Republic ", "Democratic ", "United ", "Russian ", "Syrian ", "Central ",
-                    "Dominican ", "Lao ", "Holy ", "State of ", "Marshall ", "Netherlands")
+_EN_THE_PREFIXES = (
+    "Republic ",
+    "Democratic ",
+    "United ",
+    "Russian ",
+    "Syrian ",
+    "Central ",
+    "Dominican ",
+    "Lao ",
+    "Holy ",
+    "State of ",
+    "Marshall ",
+    "Netherlands",
+)
 _EN_THE = frozenset({"Bahamas", "Comoros", "Congo", "Gambia", "Niger", "Philippines", "Sudan"})
 
-_FR_NO_ARTICLE = frozenset({
-    "Antigua-et-Barbuda", "Bahreïn", "Chypre", "Cuba", "Djibouti", "El Salvador", "Haïti",
-    "Israël", "Kiribati", "Madagascar", "Malte", "Maurice", "Monaco", "Nauru", "Oman",
-    "Saint-Kitts-et-Nevis", "Sainte-Lucie", "Saint-Vincent-et-les Grenadines", "Saint-Marin",
-    "Sao Tomé-et-Principe", "Singapour", "Sri Lanka", "Trinité-et-Tobago", "Tuvalu", "Vanuatu",
-})
-_FR_PLURAL_PREFIXES = ("Bahamas", "Comores", "Émirats", "États-Unis", "Fidji", "Îles",
-                       "Maldives", "Palaos", "Pays-Bas", "Philippines", "Seychelles", "Tonga")
-_FR_MASCULINE_E = frozenset({"Mexique", "Mozambique", "Cambodge", "Zimbabwe", "Belize",
-                             "Suriname", "Royaume"})
+_FR_NO_ARTICLE = frozenset(
+    {
+        "Antigua-et-Barbuda",
+        "Bahreïn",
+        "Chypre",
+        "Cuba",
+        "Djibouti",
+        "El Salvador",
+        "Haïti",
+        "Israël",
+        "Kiribati",
+        "Madagascar",
+        "Malte",
+        "Maurice",
+        "Monaco",
+        "Nauru",
+        "Oman",
+        "Saint-Kitts-et-Nevis",
+        "Sainte-Lucie",
+        "Saint-Vincent-et-les Grenadines",
+        "Saint-Marin",
+        "Sao Tomé-et-Principe",
+        "Singapour",
+        "Sri Lanka",
+        "Trinité-et-Tobago",
+        "Tuvalu",
+        "Vanuatu",
+    }
+)
+_FR_PLURAL_PREFIXES = (
+    "Bahamas",
+    "Comores",
+    "Émirats",
+    "États-Unis",
+    "Fidji",
+    "Îles",
+    "Maldives",
+    "Palaos",
+    "Pays-Bas",
+    "Philippines",
+    "Seychelles",
+    "Tonga",
+)
+_FR_MASCULINE_E = frozenset(
+    {"Mexique", "Mozambique", "Cambodge", "Zimbabwe", "Belize", "Suriname", "Royaume"}
+)
 _FR_FEMININE_OTHER = frozenset({"Fédération", "Sierra"})
 _VOWELS = tuple("AEIOUÉÈÊÎÏÔÛÜ")
 
 _ES_ARTICLE: dict[str, str] = {
     # UN Spanish usage: the article is part of how these names are written in a sentence.
-    "Argentina": "la", "India": "la", "Brasil": "el", "Canadá": "el", "Ecuador": "el",
-    "Japón": "el", "Pakistán": "el", "Paraguay": "el", "Perú": "el", "Uruguay": "el",
-    "Camerún": "el", "Chad": "el", "Congo": "el", "Gabón": "el", "Iraq": "el",
-    "Líbano": "el", "Níger": "el", "Senegal": "el", "Sudán": "el", "Sudán del Sur": "el",
-    "Yemen": "el", "Afganistán": "el", "Bahamas": "las", "Comoras": "las", "Maldivas": "las",
-    "Filipinas": "", "Santa Sede": "la", "Estado de Palestina": "el",
+    "Argentina": "la",
+    "India": "la",
+    "Brasil": "el",
+    "Canadá": "el",
+    "Ecuador": "el",
+    "Japón": "el",
+    "Pakistán": "el",
+    "Paraguay": "el",
+    "Perú": "el",
+    "Uruguay": "el",
+    "Camerún": "el",
+    "Chad": "el",
+    "Congo": "el",
+    "Gabón": "el",
+    "Iraq": "el",
+    "Líbano": "el",
+    "Níger": "el",
+    "Senegal": "el",
+    "Sudán": "el",
+    "Sudán del Sur": "el",
+    "Yemen": "el",
+    "Afganistán": "el",
+    "Bahamas": "las",
+    "Comoras": "las",
+    "Maldivas": "las",
+    "Filipinas": "",
+    "Santa Sede": "la",
+    "Estado de Palestina": "el",
 }
-_ES_PREFIX_ARTICLE = (("República", "la"), ("Federación", "la"), ("Estados Unidos", "los"),
-                      ("Emiratos", "los"), ("Reino Unido", "el"), ("Países Bajos", "los"),
-                      ("Islas", "las"), ("Irán", "el"))
+_ES_PREFIX_ARTICLE = (
+    ("República", "la"),
+    ("Federación", "la"),
+    ("Estados Unidos", "los"),
+    ("Emiratos", "los"),
+    ("Reino Unido", "el"),
+    ("Países Bajos", "los"),
+    ("Islas", "las"),
+    ("Irán", "el"),
+)
 
 
 def state_of(name: str, lang: str) -> str:
-    """"of <State>" as a note verbale writes it: of the Sudan, de la France, del Perú."""
+    """The State with its article, as a note verbale writes it: of the Sudan, de la France."""
     lang = _base_lang(lang)
     if lang == "fr":
         return _fr_of(name)
@@ -565,7 +753,7 @@ def _thread(in_reply_to: str | None, references: Sequence[str]) -> list[str]:
             if bracketed not in ids:
                 ids.append(bracketed)
     if len(ids) > MAX_REFERENCES:
-        ids = [ids[0], *ids[-(MAX_REFERENCES - 1):]]
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
     return ids
 
 

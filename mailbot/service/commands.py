@@ -9,7 +9,7 @@ lines of the confirmation and any attachment (the report).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -49,7 +49,7 @@ class CommandRunner:
                     files.append((name, DOCX, data))
                     lines.append(f"{c.line}: the report is attached ({name})")
                 else:
-                    lines.append(self._obligation_command(session, c, mail, incident, now))
+                    lines.append(self.apply(session, c, mail, incident, now))
             except LookupError as exc:
                 lines.append(f"{c.line}: not done: {exc}")
         return lines, files
@@ -60,12 +60,12 @@ class CommandRunner:
         return build_report_docx(self.app.sessions, self.app.settings, c.session, c.addendum)
 
     def _target(self, session: Session, c: cmd.Extend | cmd.Waive | cmd.Fulfilled,
-                mail: InboundMail, incident: Incident | None) -> Obligation:
+                mail: InboundMail | None, incident: Incident | None) -> Obligation:
         if c.reference:
             incident = repo.incident_by_reference(session, c.reference)
             if incident is None:
                 raise LookupError(f"no incident {c.reference}")
-        replied = repo.find_outbox_by_message_ids(session, list(mail.thread_ids))
+        replied = repo.find_outbox_by_message_ids(session, list(mail.thread_ids)) if mail else []
         for out in replied:
             if out.key.startswith(("reminder:", "escalation:")) and not c.state:
                 obligation_id = int(out.key.split(":")[1].split("@")[0])
@@ -87,8 +87,9 @@ class CommandRunner:
         raise LookupError(f"{incident.reference} has several open obligations ({owed}); "
                           "name the State, e.g. #waive " + incident.reference + " FRA")
 
-    def _obligation_command(self, session: Session, c: cmd.Command, mail: InboundMail,
-                            incident: Incident | None, now: datetime) -> str:
+    def apply(self, session: Session, c: cmd.Command, mail: InboundMail | None,
+              incident: Incident | None, now: datetime) -> str:
+        """Apply #extend, #waive or #fulfilled to the obligation it concerns; one line back."""
         assert isinstance(c, cmd.Extend | cmd.Waive | cmd.Fulfilled)
         row = self._target(session, c, mail, incident)
         inc = session.get(Incident, row.incident_id)
@@ -116,3 +117,23 @@ class CommandRunner:
             session.flush()
             if not timeq.open_obligations(session, incident.id):
                 incident.status = "closed"
+
+
+def apply_control(app: App, action: str, reference: str, state: str | None, *,
+                  by: timedelta | None, until: date | None, reason: str, now: datetime) -> str:
+    """``mailbot obligations extend|waive|fulfil``: the same effect as the mail command."""
+    from mailbot.service.filing import Filing
+    from mailbot.service.outbox import Mailer
+    from mailbot.store.db import transaction
+
+    command: cmd.Command
+    line = f"{action} {reference}" + (f" {state}" if state else "")
+    if action == "extend":
+        command = cmd.Extend(reference, state, by, until, reason, line=line)
+    elif action == "waive":
+        command = cmd.Waive(reference, state, reason, line=line)
+    else:
+        command = cmd.Fulfilled(reference, state, reason, line=line)
+    runner = CommandRunner(app, Filing(app, Mailer(app)))
+    with transaction(app.sessions) as session:
+        return runner.apply(session, command, None, None, now)

@@ -337,11 +337,7 @@ RULE_CASES: list[tuple[str, InboundMail, MailClass, tuple[str, ...]]] = [
     ),
     (
         "dkim=fail beside another signature's dkim=pass",
-        mail(
-            headers=(
-                ("Authentication-Results", "mx.example.test; dkim=fail header.d=a; dkim=pass"),
-            )
-        ),
+        mail(headers=(("Authentication-Results", "mx.example.test; dkim=fail header.d=a; dkim=pass"),)),
         K.STATE,
         ("from-focal-point",),
     ),
@@ -577,7 +573,5 @@ def test_spoofed_mail_carries_no_state_code() -> None:
         (";;;", "", []),
     ],
 )
-def test_parse_authentication_results(
-    value: str, authserv_id: str, results: list[tuple[str, str]]
-) -> None:
+def test_parse_authentication_results(value: str, authserv_id: str, results: list[tuple[str, str]]) -> None:
     assert parse_authentication_results(value) == (authserv_id, results)

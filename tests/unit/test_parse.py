@@ -16,7 +16,7 @@ import pytest
 
 from mailbot.domain.classify import classify
 from mailbot.domain.types import InboundMail, MailClass
-from mailbot.mail.bounces import BounceInfo, bounce_info, bounced_addresses
+from mailbot.mail.bounces import SCAN_LIMIT, BounceInfo, bounce_info, bounced_addresses
 from mailbot.mail.parse import MAX_DEPTH, ParseError, parse_message
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eml"
@@ -155,6 +155,22 @@ def test_temporary_failures_come_after_permanent_ones() -> None:
     assert info.permanent == ()
     assert info.temporary == ("undeliverable@example.test",)
     assert info.addresses == ("undeliverable@example.test",)
+
+
+def test_a_bounce_returning_a_large_message_is_scanned_from_its_head() -> None:
+    raw = (FIXTURES / "bounce_postfix.eml").read_bytes()
+    returned_body = b"\r\nThe Secretary-General of the United Nations presents"
+    assert raw.count(returned_body) == 1
+    annex = b"\r\n" + b"A" * 76 * 8 * (SCAN_LIMIT // 76) + b"\r\n"  # about 2 MB of returned text
+    large = raw.replace(returned_body, annex + returned_body)
+    assert len(large) > 8 * SCAN_LIMIT
+    assert bounce_info(large) == BounceInfo(permanent=("undeliverable@example.test",))
+    # the scan limit is what keeps the recipients: the reports come before the returned mail
+    assert bounce_info(large, limit=len(raw) // 2) == BounceInfo()
+
+
+def test_a_large_ordinary_message_is_no_bounce() -> None:
+    assert bounce_info(big_message(4 * SCAN_LIMIT)) == BounceInfo()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import os
 import re
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,11 @@ def _note(lang: str) -> dict[str, Any]:
     }
 
 
-FORM = "Reporting State: France\nIncident reference: DCM-2026-0007\nMeasures taken to bring the offender to justice: \n"
+FORM = (
+    "Reporting State: France\n"
+    "Incident reference: DCM-2026-0007\n"
+    "Measures taken to bring the offender to justice: \n"
+)
 FAILURE = {
     "recipient": "fp.xyz@example.test",
     "subject": "Resolution 61/31 circular note",
@@ -110,7 +114,12 @@ def sample_context(name: str, lang: str) -> dict[str, Any]:
             "circulation": "circulate",
             "outstanding": ["outcome", "prevention"],
         },
-        "ack_views": {**ack, "cycle": "2026-2028", "circulation": "confidential", "attachments": []},
+        "ack_views": {
+            **ack,
+            "cycle": "2026-2028",
+            "circulation": "confidential",
+            "attachments": [],
+        },
         "correction": {
             **note,
             "form_kind": "violation",
@@ -185,7 +194,11 @@ def sample_context(name: str, lang: str) -> dict[str, Any]:
             "ga_session": 83,
             "deadline": date(2028, 5, 15),
             "blank_forms": [
-                {"title": "Violation report", "filename": "violation.txt", "text": "Reporting State:\n"},
+                {
+                    "title": "Violation report",
+                    "filename": "violation.txt",
+                    "text": "Reporting State:\n",
+                },
                 {"title": "Views", "filename": "views.txt", "text": "Reporting State:\nViews:\n"},
             ],
         },
@@ -265,15 +278,22 @@ def test_renders_and_matches_snapshot(renderer: Renderer, name: str, lang: str) 
 
 
 NOTES_VERBALES = [
-    "ack_violation", "ack_follow_up", "ack_views", "correction", "held", "circulation",
-    "attention", "reminder", "circular",
+    "ack_violation",
+    "ack_follow_up",
+    "ack_views",
+    "correction",
+    "held",
+    "circulation",
+    "attention",
+    "reminder",
+    "circular",
 ]
 OPENING = {
     "en": "The Secretary-General of the United Nations presents his compliments to the "
     "Permanent Representative of France to the United Nations and has the honour to ",
     "fr": "Le Secrétaire général de l'Organisation des Nations Unies présente ses compliments "
     "au Représentant permanent de la France auprès de l'Organisation des Nations Unies et a "
-    "l'honneur de ",
+    "l'honneur d",
     "es": "El Secretario General de las Naciones Unidas saluda atentamente al Representante "
     "Permanente de Francia ante las Naciones Unidas y tiene el honor de ",
 }
@@ -311,10 +331,20 @@ def test_confidential_is_marked_under_the_reference(renderer: Renderer, lang: st
     assert plain.splitlines()[1] == ""
 
 
-def test_observer_state_has_a_permanent_observer(renderer: Renderer) -> None:
-    ctx = {**sample_context("circular", "en"), "state_name": "Holy See", "observer": True}
-    text = renderer.render("circular", "en", ctx).text
-    assert "to the Permanent Observer of the Holy See to the United Nations" in text
+@pytest.mark.parametrize(
+    ("lang", "name", "phrase"),
+    [
+        ("en", "Holy See", "to the Permanent Observer of the Holy See to the United Nations"),
+        ("fr", "Saint-Siège", "à l'Observateur permanent du Saint-Siège auprès de l'Organisation"),
+        ("es", "Estado de Palestina", "al Observador Permanente del Estado de Palestina ante"),
+    ],
+)
+def test_observer_state_has_a_permanent_observer(
+    renderer: Renderer, lang: str, name: str, phrase: str
+) -> None:
+    ctx = {**sample_context("circular", lang), "state_name": name, "observer": True}
+    text = renderer.render("circular", lang, ctx).text
+    assert text.count(phrase) == 2  # opening and closing formulas
 
 
 @pytest.mark.parametrize("name", ["ack_violation", "attention", "reminder", "circulation"])
@@ -397,8 +427,11 @@ def test_attention_by_role(renderer: Renderer, role: str, phrase: str) -> None:
 
 
 def test_gentle_reminder_for_the_offenders_state(renderer: Renderer) -> None:
-    for lang, phrase in {"en": "to the extent possible", "fr": "dans la mesure du possible",
-                         "es": "en la medida de lo posible"}.items():
+    for lang, phrase in {
+        "en": "to the extent possible",
+        "fr": "dans la mesure du possible",
+        "es": "en la medida de lo posible",
+    }.items():
         ctx = sample_context("reminder", lang)
         assert phrase not in renderer.render("reminder", lang, ctx).text
         gentle = renderer.render("reminder", lang, {**ctx, "gentle": True}).text
@@ -616,8 +649,11 @@ def test_session_words(n: int, lang: str, expected: str) -> None:
         ("Francia", "es", "de Francia"),
         ("Perú", "es", "del Perú"),
         ("Argentina", "es", "de la Argentina"),
-        ("Reino Unido de Gran Bretaña e Irlanda del Norte", "es",
-         "del Reino Unido de Gran Bretaña e Irlanda del Norte"),
+        (
+            "Reino Unido de Gran Bretaña e Irlanda del Norte",
+            "es",
+            "del Reino Unido de Gran Bretaña e Irlanda del Norte",
+        ),
         ("Estados Unidos de América", "es", "de los Estados Unidos de América"),
     ],
 )
@@ -634,7 +670,7 @@ def _parse(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _text(part: EmailMessage) -> str:
+def _text(part: MIMEPart) -> str:
     content = part.get_content()
     assert isinstance(content, str)
     return content.replace("\r\n", "\n")
@@ -664,13 +700,18 @@ def test_message_headers_threading_and_loop_protection(renderer: Renderer) -> No
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     msg = _parse(raw)
     assert msg["Subject"] == rendered.subject
-    assert msg["From"] == '"United Nations Secretariat, Office of Legal Affairs" <mailbot@example.test>'
+    assert (
+        msg["From"]
+        == '"United Nations Secretariat, Office of Legal Affairs" <mailbot@example.test>'
+    )
     assert msg["To"] == "fp.fra@example.test, fp2.fra@example.test"
     assert msg["Date"] == "Fri, 20 Nov 2026 10:00:00 +0000"
     assert msg["Message-ID"] == make_message_id("ack:17", "mailbot.example.test")
     assert msg["In-Reply-To"] == "<their-2@mission.example>"
     assert msg["References"].split() == [
-        "<root@mission.example>", "<their-1@mission.example>", "<their-2@mission.example>"
+        "<root@mission.example>",
+        "<their-1@mission.example>",
+        "<their-2@mission.example>",
     ]
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"
@@ -702,7 +743,10 @@ def test_html_alternative_and_attachments() -> None:
     pdf = b"%PDF-1.4 binary \x00\xff"
     raw = _build(
         rendered,
-        attachments=[("rapport é.pdf", "application/pdf", pdf), ("form.txt", "text/plain", b"A: b\n")],
+        attachments=[
+            ("rapport é.pdf", "application/pdf", pdf),
+            ("form.txt", "text/plain", b"A: b\n"),
+        ],
     )
     msg = _parse(raw)
     assert msg.get_content_type() == "multipart/mixed"

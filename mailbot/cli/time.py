@@ -1,0 +1,113 @@
+"""Commands about time: reporting cycles, obligations, and the Secretariat's controls on them."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from mailbot.cli.core import settings_of
+from mailbot.cli.inspect import emit
+from mailbot.service.app import App
+from mailbot.service.clock import utcnow
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2028-05-15") from None
+
+
+def cmd_cycle_open(args: argparse.Namespace) -> int:
+    from mailbot.cli import UserError
+    from mailbot.service.cycles import CycleError, open_cycle
+
+    app = App(settings_of(args))
+    try:
+        n = open_cycle(app, args.session, args.deadline, utcnow())
+    except CycleError as exc:
+        raise UserError(str(exc)) from None
+    print(f"cycle for session {args.session} opened (deadline {args.deadline}); "
+          f"circular note queued for {n} States")
+    return 0
+
+
+def cmd_cycle_list(args: argparse.Namespace) -> int:
+    from mailbot.service.inspect import list_cycles
+
+    emit(list_cycles(App(settings_of(args, check=False))), args.json)
+    return 0
+
+
+def cmd_cycle_show(args: argparse.Namespace) -> int:
+    from mailbot.cli import UserError
+    from mailbot.service.inspect import show_cycle
+
+    try:
+        emit(show_cycle(App(settings_of(args, check=False)), args.session), args.json)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_obligations_list(args: argparse.Namespace) -> int:
+    from mailbot.service.inspect import list_obligations
+
+    at = datetime.combine(args.at, time(12)) if args.at else utcnow()
+    emit(list_obligations(App(settings_of(args, check=False)), args.overdue, at), args.json,
+         ("id", "incident", "state", "paragraph", "status", "due_at", "reminders_sent",
+          "next_action_at", "would_send"))
+    return 0
+
+
+def cmd_obligation_control(args: argparse.Namespace) -> int:
+    """``mailbot obligations extend|waive|fulfil``: the CLI twin of the mail commands."""
+    from mailbot.cli import UserError
+    from mailbot.service.commands import apply_control
+
+    app = App(settings_of(args, check=False))
+    by = timedelta(days=args.days) if getattr(args, "days", None) else None
+    until = getattr(args, "until", None)
+    try:
+        line = apply_control(app, args.action, args.reference, args.state, by=by, until=until,
+                             reason=getattr(args, "reason", "") or "", now=utcnow())
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    print(line)
+    return 0
+
+
+def register(sub: Any) -> None:
+    cy = sub.add_parser("cycle", help="reporting cycles (paras 11 (a) and 12)")
+    cys = cy.add_subparsers(dest="cycle_command", metavar="ACTION", required=True)
+    p = cys.add_parser("open", help="open a cycle and send the circular note to every State")
+    p.add_argument("--session", type=int, required=True, help="General Assembly session, e.g. 83")
+    p.add_argument("--deadline", type=_date, required=True, help="deadline for contributions")
+    p.set_defaults(handler=cmd_cycle_open)
+    p = cys.add_parser("list", help="list cycles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cycle_list)
+    p = cys.add_parser("show", help="one cycle and its submissions")
+    p.add_argument("session", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cycle_show)
+
+    ob = sub.add_parser("obligations", help="reports States owe (paras 10 (b), 11 (d))")
+    obs = ob.add_subparsers(dest="obligations_command", metavar="ACTION", required=True)
+    p = obs.add_parser("list", help="what is due, and what a sweep would send")
+    p.add_argument("--overdue", action="store_true", help="only open obligations past due")
+    p.add_argument("--at", type=_date, help="as of this date (default: now)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_obligations_list)
+    for action, text in (("extend", "give more time"), ("waive", "no longer expected"),
+                         ("fulfil", "record as met")):
+        p = obs.add_parser(action, help=f"{text} (same as #{action} by mail)")
+        p.add_argument("reference", help="incident reference, e.g. DCM-2026-0007")
+        p.add_argument("--state", help="the State (ISO code) when several owe reports")
+        if action == "extend":
+            g = p.add_mutually_exclusive_group(required=True)
+            g.add_argument("--days", type=int, help="days to add")
+            g.add_argument("--until", type=_date, help="new due date")
+        p.add_argument("--reason", default="")
+        p.set_defaults(handler=cmd_obligation_control, action=action)

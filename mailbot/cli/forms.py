@@ -165,7 +165,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if err.raw is not None and err.raw.values:
             print("\nUnderstood:")
             for name, value in err.raw.values.items():
-                _print_pair(name, value)
+                spec = catalog.field(name, err.kind)
+                _print_pair(spec.label.get(args.lang) if spec else name, value)
         _print_unknown(err.raw.unknown_lines if err.raw else ())
         print(f"\n{len(err.errors)} problem(s):")
         for e in err.errors:

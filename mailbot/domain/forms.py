@@ -754,7 +754,12 @@ def form_from_fields(
     """
     from_text = extract_form(text, catalog, source) if text.strip() else None
     values: dict[str, str] = dict(from_text.values) if from_text else {}
-    unknown: list[str] = list(from_text.unknown_lines) if from_text else []
+    if from_text is not None:
+        unknown = list(from_text.unknown_lines)
+    else:  # no form in the text: keep its lines all the same
+        unknown = [line.strip() for line in text.splitlines() if line.strip()
+                   and catalog.marker_kind(line) is None and not catalog.is_end(line)
+                   and not catalog.is_skippable(line)]
     if kind is None and from_text is not None:
         kind = from_text.kind
     matched: dict[str, str] = {}

@@ -177,7 +177,7 @@ def blank_pdf(
         pdf.acroForm.textfield(
             name=fspec.name,
             tooltip=fspec.label.get(lang),
-            value=given.get(fspec.name, ""),
+            value="",  # values are set below: reportlab's field text is Latin-1 only
             x=margin,
             y=y - box,
             width=text_width,
@@ -196,7 +196,21 @@ def blank_pdf(
     pdf.setFont("Helvetica-Bold", 9)
     pdf.drawString(margin, y - 9, catalog.end_marker.get(lang))
     pdf.save()
-    return buf.getvalue()
+    values = {name: text for name, text in given.items() if text and name in spec.names}
+    return _fill_pdf(buf.getvalue(), values) if values else buf.getvalue()
+
+
+def _fill_pdf(data: bytes, values: Mapping[str, str]) -> bytes:
+    """Set field values with pypdf, which writes any Unicode text; readers redraw the boxes."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    for page in writer.pages:
+        writer.update_page_form_field_values(page, dict(values), auto_regenerate=True)
+    writer.set_need_appearances_writer(True)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage, Message
+from email.parser import BytesFeedParser
 from typing import Any
 
 import html2text
@@ -36,6 +37,17 @@ class ParseError(Exception):
 def clean(text: str) -> str:
     """Replace undecodable bytes (surrogate escapes) so text is always valid UTF-8."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _redecode(value: str) -> str:
+    """Raw 8-bit header bytes (surrogate escapes) -> text: UTF-8 when valid, else Windows-1252."""
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
 
 
 def _header_block(raw: bytes) -> bytes:
@@ -68,7 +80,8 @@ def _msgids(value: str | None) -> tuple[str, ...]:
 
 def _raw_headers(msg: Message) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for name, value in msg.raw_items():
+    for name, raw_value in msg.raw_items():
+        value = _redecode(str(raw_value))
         try:
             text = str(policy.default.header_fetch_parse(name, value))
         except Exception:  # a header the policy cannot decode: keep its raw form
@@ -141,13 +154,22 @@ def _date(value: Any) -> datetime | None:
     return None
 
 
+def _parse_bytes(raw: bytes, chunk: int = 1 << 16) -> Message:
+    """The stdlib parser fed in chunks: about 2.8x the message at peak instead of 7.8x."""
+    parser = BytesFeedParser(policy=policy.default)
+    view = memoryview(raw)
+    for start in range(0, len(raw), chunk):
+        parser.feed(bytes(view[start : start + chunk]))
+    return parser.close()
+
+
 def parse_message(raw: bytes) -> InboundMail:
     """Parse ``raw`` into an :class:`InboundMail`; raise :class:`ParseError` if unreadable."""
     if not raw.strip():
         raise ParseError("empty message")
     try:
         top = mailparser.parse_from_bytes(_header_block(raw))
-        msg = email.message_from_bytes(raw, policy=policy.default)
+        msg = _parse_bytes(raw)
     except Exception as exc:  # a parser bug on hostile input must not stop intake
         raise ParseError(f"unreadable message: {type(exc).__name__}: {exc}") from None
     defects: list[str] = [type(d).__name__ for d in msg.defects]
@@ -161,16 +183,9 @@ def parse_message(raw: bytes) -> InboundMail:
 
     from_list = _addresses(values("from"))
     from_name = ""
-    try:
-        if top.from_:
-            from_name = clean(str(top.from_[0][0] or ""))
-    except Exception:
-        defects.append("unreadable From display name")
-    subject = ""
-    try:
-        subject = clean(str(top.subject or ""))
-    except Exception:
-        subject = values("subject")[0] if values("subject") else ""
+    if values("from"):
+        from_name = clean(email.utils.getaddresses(values("from")[:1])[0][0])
+    subject = values("subject")[0] if values("subject") else ""
     message_id = _msgid(values("message-id")[0] if values("message-id") else None)
     date = None
     try:

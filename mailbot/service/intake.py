@@ -130,9 +130,7 @@ class Intake:
             key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
             for prior in repo.messages_by_key(session, key):
                 if prior.content_hash == digest or fetched.oversized:
-                    repo.add_location(session, prior, fetched.mailbox, fetched.uidvalidity,
-                                      fetched.uid, now)
-                    return self._outcome(prior, repeated=True)
+                    return self._seen_again(session, prior, fetched, now)
             row = InboundMessage(
                 message_key=key,
                 message_id=mail.message_id if mail else None,
@@ -173,6 +171,26 @@ class Intake:
                 return self._finish(row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
             return self._finish(row, result, cls, now)
+
+    def _seen_again(self, session: Session, prior: InboundMessage, fetched: Fetched,
+                    now: datetime) -> Outcome:
+        """A message already recorded: nothing is filed again.
+
+        The same copy seen under a new UIDVALIDITY (the server renumbered the
+        mailbox before we could move it) goes where it was meant to go; a second
+        copy in the same mailbox generation (a double delivery) goes to Ignored,
+        so each outcome folder holds one copy of each message.
+        """
+        second_copy = any(loc.mailbox == fetched.mailbox and loc.uidvalidity == fetched.uidvalidity
+                          and loc.uid != fetched.uid for loc in prior.locations)
+        repo.add_location(session, prior, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
+        outcome = self._outcome(prior, repeated=True)
+        if second_copy:
+            return Outcome(row_id=prior.id, status="duplicate", folder=IGNORED,
+                           classification=prior.classification, repeated=True,
+                           reason="the same message delivered again; not filed again",
+                           key=prior.message_key)
+        return outcome
 
     def _classify(self, session: Session, mail: InboundMail, raw: bytes) -> Classification:
         ctx = self.mail_context(session)

@@ -490,12 +490,22 @@ class MailStack:
                 time.sleep(0.05)
 
     def purge_all(self) -> None:
-        """Empty every folder of every user, and drop any mail still in Postfix's queue."""
+        """Empty every folder of every user, and drop any mail still in Postfix's queue.
+
+        Uses ``doveadm expunge`` on the users whose home exists (the others have
+        never received mail nor logged in), so Dovecot's indexes stay consistent.
+        """
         subprocess.run(
             [_need("postsuper"), "-c", str(self.root / "pf"), "-d", "ALL"],
             stdin=subprocess.DEVNULL, capture_output=True, check=False,
         )  # fmt: skip
-        self._doveadm("expunge", "-A", "mailbox", "*", "all")
+        homes = self.root / "home"
+        used = [user for user in self.users if (homes / user).exists()]
+        if not used:
+            return
+        user_list = self.root / "etc" / "purge-users"
+        user_list.write_text("".join(f"{user}\n" for user in used))
+        self._doveadm("expunge", "-F", str(user_list), "mailbox", "*", "all")
 
     # -- bounces ----------------------------------------------------------------------
 

@@ -20,7 +20,9 @@ import tomllib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from mailbot.config import REPO_ROOT, build_settings, with_overrides
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.config import REPO_ROOT, Settings, build_settings, with_overrides
 from mailbot.domain.states import StateRegistry
 from mailbot.service.report import compile_report, import_ratifications, render
 from mailbot.store import repo
@@ -31,7 +33,7 @@ CONFIG = REPO_ROOT / "config"
 KINDS = ("diplomatic_mission", "consular_post", "representative", "international_organization")
 
 
-def populate(db_path: Path, n: int) -> tuple[object, object]:
+def populate(db_path: Path, n: int) -> tuple[sessionmaker[Session], Settings]:
     engine = make_engine(f"sqlite:///{db_path}")
     upgrade(engine)
     sessions = session_factory(engine)
@@ -98,7 +100,7 @@ def populate(db_path: Path, n: int) -> tuple[object, object]:
                 kind=kind, state_code=state, incident_id=incident.id if incident else None,
                 cycle_id=cycle.id, message_id=msg.id, fields=fields, circulation=circulation,
                 late=late, received_at=received))
-    import_ratifications(sessions, settings, CONFIG / "ratifications.csv")  # type: ignore[arg-type]
+    import_ratifications(sessions, settings, CONFIG / "ratifications.csv")
     return sessions, settings
 
 
@@ -112,7 +114,7 @@ def main() -> None:
         sessions, settings = populate(Path(tmp) / "bench.db", args.submissions)
         print(f"filed {args.submissions} submissions in {time.perf_counter() - t0:.2f} s")
         t0 = time.perf_counter()
-        report = compile_report(sessions, settings, 83, issued_on=date(2027, 6, 1))  # type: ignore[arg-type]
+        report = compile_report(sessions, settings, 83, issued_on=date(2027, 6, 1))
         build = time.perf_counter() - t0
         c = report.counts
         print(f"load + build: {build:.2f} s ({c.reports} reports, {c.views} views, "
@@ -122,7 +124,7 @@ def main() -> None:
             times, size = [], 0
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                rep = compile_report(sessions, settings, 83, issued_on=date(2027, 6, 1))  # type: ignore[arg-type]
+                rep = compile_report(sessions, settings, 83, issued_on=date(2027, 6, 1))
                 data = render(rep, fmt)
                 times.append(time.perf_counter() - t0)
                 size = len(data)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import dateparser
@@ -110,9 +111,17 @@ class FormCatalogError(ValueError):
 # Text normalisation shared by labels, markers and values
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+@lru_cache(maxsize=8192)
 def _fold(text: str) -> str:
     """Case-fold, strip accents, keep letters and digits, one space between words."""
-    return _fold_map(text)[0]
+    if not text.isascii():
+        text = "".join(
+            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+        )
+    return _NOT_ALNUM.sub(" ", text.casefold()).strip()
 
 
 def _fold_map(text: str) -> tuple[str, list[int]]:
@@ -363,15 +372,20 @@ class FormCatalog:
     ) -> tuple[dict[FormKind, str], str, str] | None:
         """If ``line`` starts with a field label: ({kind: field}, rest of line, language)."""
         body = _strip_numbering(line)
-        folded, idx = _fold_map(body)
+        folded = _fold(body)
         if not folded:
             return None
+        idx: list[int] | None = None
         for key in self._by_first.get(folded.split(" ", 1)[0], ()):
             if not folded.startswith(key) or (len(folded) > len(key) and folded[len(key)] != " "):
                 continue
             owners = self._labels[key]
             if kind is not None and kind not in owners:
                 continue
+            if idx is None:
+                mapped, idx = _fold_map(body)
+                if mapped != folded:  # cannot happen for sane text; refuse rather than guess
+                    return None
             rest = body[idx[len(key) - 1] + 1:]
             m = _AFTER_LABEL.match(rest)
             # a label needs a colon (or "|", or a question mark) or nothing after it

@@ -257,9 +257,7 @@ class MailStack:
 
     def __init__(self, root: Path | None = None, *, states_file: Path | None = None) -> None:
         self.host = LOCALHOST
-        self._ports_from_env = any(
-            os.environ.get(f"MAILSTACK_{n.upper()}_PORT") for n in DEFAULT_PORTS
-        )
+        self._ports_from_env = any(os.environ.get(f"MAILSTACK_{n.upper()}_PORT") for n in DEFAULT_PORTS)
         self.imap_port = _port_from_env("imap")
         self.imaps_port = _port_from_env("imaps")
         self.lmtp_port = _port_from_env("lmtp")
@@ -469,9 +467,7 @@ class MailStack:
                 counts[str(name)] = int(status[b"MESSAGES"])
             return counts
 
-    def wait_for(
-        self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
-    ) -> list[bytes]:
+    def wait_for(self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0) -> list[bytes]:
         """Poll until ``folder`` of ``user`` holds at least ``count`` messages; return them.
 
         Raises ``TimeoutError`` (with the tail of the mail log) when it does not.
@@ -550,8 +546,7 @@ class MailStack:
                         return raw
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"no bounce for {recipient} reached {sender} in {timeout} s\n"
-                        + self.log_tail()
+                        f"no bounce for {recipient} reached {sender} in {timeout} s\n" + self.log_tail()
                     )
                 time.sleep(0.05)
 
@@ -766,9 +761,7 @@ def _mail_user() -> tuple[int, int]:
 
 
 def _id_of(flag: str) -> int:
-    done = subprocess.run(
-        ["id", flag, MAIL_USER], stdin=subprocess.DEVNULL, capture_output=True, text=True
-    )
+    done = subprocess.run(["id", flag, MAIL_USER], stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if done.returncode != 0:
         raise MailStackError(f"no user {MAIL_USER}")
     return int(done.stdout)
@@ -803,9 +796,7 @@ def _make_certificates(tls: Path) -> None:
          "-CAcreateserial", "-days", "3650", "-extfile", "server.ext", "-out", "server.pem"],
     ]  # fmt: skip
     for command in commands:
-        done = subprocess.run(
-            command, cwd=tls, stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
+        done = subprocess.run(command, cwd=tls, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if done.returncode != 0:
             raise MailStackError(f"openssl {command[1]} failed: {done.stderr.strip()}")
     for key in ("ca.key", "server.key"):

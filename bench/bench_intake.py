@@ -1,0 +1,99 @@
+"""Intake throughput: a backlog of mixed mail in the real Dovecot inbox, filed until it is empty.
+
+Place in the project: a benchmark (prints numbers, not a test).  It starts the
+loopback mail stack and a fresh desk (SQLite), APPENDs a corpus of mixed mail
+(default 1,000 messages of about 10 KB of text, every fifth with a 20 KB PDF or
+photo; focal points with valid violation, follow-up and views forms, forms with
+errors, unknown senders, out-of-office replies, letters with the desk in copy)
+to the inbox of mailbot@example.test, then runs in a child process the first
+stage of ``mailbot run --once``: ``Watcher.run_once`` with ``Service.handle``
+(fetch in batches, store raw, parse, classify, file, write outbox rows, commit,
+move).  That stage is timed alone; the dispatch stage that follows is timed
+separately with SMTP pointed at a closed loopback port, so no replies are sent
+and it gives up at once (the rows stay queued).  Peak RSS is the child's
+``ru_maxrss`` at the end of intake.
+
+The floor, in the same run: the corpus is APPENDed again and a second child
+does a bare imapclient fetch in batches of 100 plus
+``email.message_from_bytes(raw, policy=email.policy.default)`` of each message.
+
+Run: .venv/bin/python bench/bench_intake.py [--messages 1000] [--profile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    Corpus,
+    append_all,
+    desk_catalog,
+    inbox_count,
+    mail_stack,
+    make_desk,
+    run_child,
+)
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                for t in ("messages", "submissions", "incidents", "outbox", "attachments")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="intake throughput against the loopback mail stack")
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--profile", default="", help="write a cProfile of the intake stage here")
+    args = parser.parse_args()
+    n = args.messages
+    with mail_stack() as stack:
+        desk = make_desk(stack)
+        corpus = Corpus(desk_catalog(desk)).build(n)
+        size = sum(len(r) for r in corpus)
+        print(f"corpus: {n} messages, {size / 1e6:.1f} MB, mean {size / n / 1024:.1f} KiB")
+        print(f"APPEND (MULTIAPPEND, 200 a command): {append_all(stack, corpus):.1f} s; "
+              f"inbox holds {inbox_count(stack)}")
+
+        result = run_child("intake", desk, "--dispatch", *(["--profile", args.profile]
+                                                             if args.profile else []),
+                           env={"MAILBOT_SMTP__PORT": str(closed_port())})
+        left = inbox_count(stack)
+        rate = result["handled"] / result["intake_s"]
+        print(f"intake: {result['handled']} messages in {result['intake_s']:.2f} s = {rate:.0f} msg/s; "
+              f"peak RSS {result['peak_rss_mb']:.0f} MiB (start {result['rss_start_mb']:.0f}); "
+              f"inbox left {left}")
+        print(f"  outcomes: {dict(sorted(result['outcomes'].items()))}")
+        print(f"  rows: {table_counts(desk.root / 'data' / 'mailbot.db')}")
+        print(f"dispatch (SMTP at a closed port, skipped): {result['dispatch_s']:.2f} s "
+              f"(sent {result['sent']}, retrying {result['retried']}, failed {result['failed']})")
+
+        stack.purge_all()
+        append_all(stack, corpus)
+        time.sleep(0.2)
+        floor = run_child("floor", desk, "--batch", "100")
+        floor_rate = floor["handled"] / floor["intake_s"]
+        print(f"floor: {floor['handled']} messages in {floor['intake_s']:.2f} s = {floor_rate:.0f} msg/s; "
+              f"peak RSS {floor['peak_rss_mb']:.0f} MiB")
+        print(f"intake / floor: {rate / floor_rate:.2f} (floor is {floor_rate / rate:.1f}x faster); "
+              f"target >= 260 msg/s and within 2x of the floor")
+        print(f"desk: {desk.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -127,7 +127,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from mailbot.cli import UserError
     from mailbot.mail.formfiles import form_from_attachment
-    from mailbot.mail.parse import ParseError, parse_message
+    from mailbot.mail.parse import ParseError, html_to_text, parse_message
 
     settings = _settings(args)
     catalog = load_catalog(settings)
@@ -148,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"Subject refs:  {', '.join(refs)}")
     attachment_forms = [f for f in (form_from_attachment(a, catalog) for a in mail.attachments)
                         if f is not None]
-    raw = find_form(mail, catalog, attachment_forms)
+    raw = find_form(mail, catalog, attachment_forms, html_to_text=html_to_text)
     if raw is not None:
         print(f"Form:          {raw.kind.value if raw.kind else '(unclear)'} (from {raw.source})")
     known = set(args.known_reference) if args.known_reference is not None else None

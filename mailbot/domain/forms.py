@@ -806,33 +806,25 @@ def form_from_fields(
     return RawForm(kind, values, tuple(unknown), source, from_text.lang if from_text else None)
 
 
-def _default_html_to_text() -> Callable[[str], str]:
-    # The parse stage's converter, so that tables read the same way as in ``InboundMail.text``.
-    from mailbot.mail.parse import html_to_text
-
-    return html_to_text
-
-
 def find_form(
     mail: InboundMail,
     catalog: FormCatalog,
     attachment_forms: Sequence[RawForm],
     *,
-    html_to_text: Callable[[str], str] | None = None,
+    html_to_text: Callable[[str], str],
 ) -> RawForm | None:
     """The form of a message: in the body text, else its HTML, else the attachments.
 
     A form whose kind is recognised wins over one where only some labels
-    were found.  ``html_to_text`` converts the HTML body (by default the
-    converter of the parse stage, so tables read as ``Label | value``).
+    were found.  ``html_to_text`` converts the HTML body (the parse stage's
+    converter, so tables read as ``Label | value``; passed in to keep this module pure).
     """
     candidates: list[RawForm] = []
     body = extract_form(mail.text, catalog, "body") if mail.text else None
     if body is not None:
         candidates.append(body)
     if (body is None or body.kind is None) and mail.html:
-        convert = html_to_text if html_to_text is not None else _default_html_to_text()
-        html_form = extract_form(convert(mail.html), catalog, "html")
+        html_form = extract_form(html_to_text(mail.html), catalog, "html")
         if html_form is not None:
             candidates.append(html_form)
     candidates.extend(attachment_forms)

@@ -31,6 +31,7 @@ from mailbot.domain.forms import (
     SenderError,
     find_form,
     find_references,
+    no_form_error,
     render_blank,
     summary,
     validate,
@@ -45,6 +46,7 @@ from mailbot.domain.obligations import (
 from mailbot.domain.states import StateRegistry
 from mailbot.domain.types import Classification, InboundMail
 from mailbot.mail.formfiles import form_from_attachment
+from mailbot.mail.parse import html_to_text
 from mailbot.service.app import read_toml
 from mailbot.service.handlers import HandlerResult
 from mailbot.store import repo, timeq
@@ -134,7 +136,7 @@ class Filing:
     def _read_form(self, mail: InboundMail) -> RawForm | None:
         from_attachments = [f for a in mail.attachments
                             if (f := form_from_attachment(a, self.catalog)) is not None]
-        return find_form(mail, self.catalog, from_attachments)
+        return find_form(mail, self.catalog, from_attachments, html_to_text=html_to_text)
 
     def state_mail(self, session: Session, row: InboundMessage, mail: InboundMail,
                    cls: Classification, now: datetime) -> HandlerResult:
@@ -145,8 +147,7 @@ class Filing:
             incident = self.correlate(session, mail, row)
             if incident is not None:
                 return self._state_letter(session, row, mail, incident, state, now)
-            err = SenderError([FieldError("form", "no_form", "No report form was found in the "
-                                          "message or its attachments.")], kind=None, raw=None)
+            err = SenderError([no_form_error(self.catalog)], kind=None, raw=None)
             return self._correction(session, row, mail, err, state, now)
         try:
             data = validate(raw, self.catalog, self.registry, sender_state=state,

@@ -104,7 +104,7 @@ def test_reminders_fall_due_once_per_interval_then_one_escalation(desk: Desk) ->
     for m in got:
         assert ref in m["Subject"]
         assert m["To"] == KEN
-        assert m["Auto-Submitted"] == "auto-generated" or m["Auto-Submitted"] == "auto-replied"
+        assert m["Auto-Submitted"] == "auto-generated"
         text = body(m)
         assert "paragraph 11 (d)" in text and ref in text
         assert ("paragraph 10 (a)" in text) != ("paragraph 10 (b)" in text)
@@ -200,7 +200,7 @@ def test_opening_a_cycle_sends_one_circular_note_with_the_blank_forms_to_every_s
             data = part.get_content()
             assert isinstance(data, bytes) and data.startswith(b"%PDF-"), code
         assert "2099" in body(note)
-    assert "Circular note" in msgs[0]["Subject"] or "Circular" in msgs[0]["Subject"]
+        assert "ircula" in note["Subject"], note["Subject"]  # Circular / circulaire / circular
 
     # a second opening for the same session is refused, and sends nothing
     again = desk.cli("cycle", "open", "--session", "83", "--deadline", "2099-06-15", check=False)

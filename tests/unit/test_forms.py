@@ -39,7 +39,7 @@ from mailbot.domain.forms import (
 from mailbot.domain.states import StateRegistry, parse_focal_points
 from mailbot.domain.types import InboundMail
 from mailbot.mail.formfiles import form_from_attachment
-from mailbot.mail.parse import parse_message
+from mailbot.mail.parse import html_to_text, parse_message
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "forms"
@@ -109,7 +109,7 @@ def test_fixture(path: Path, catalog: FormCatalog, registry: StateRegistry) -> N
     mail = parse_message(path.read_bytes())
     attachment_forms = [f for f in (form_from_attachment(a, catalog) for a in mail.attachments)
                         if f is not None]
-    raw = find_form(mail, catalog, attachment_forms)
+    raw = find_form(mail, catalog, attachment_forms, html_to_text=html_to_text)
     if expected["kind"] is None:
         assert raw is None
     else:
@@ -424,16 +424,16 @@ def _mail(text: str = "", html: str | None = None) -> InboundMail:
 def test_find_form_body_then_html_then_attachments(catalog: FormCatalog) -> None:
     form_text = render_blank(catalog, FormKind.VIEWS, "en", PREFILL[FormKind.VIEWS])
     attached = RawForm(FormKind.VIOLATION, {"place": "x"}, (), "attachment:a.pdf")
-    body = find_form(_mail(form_text), catalog, [attached])
+    body = find_form(_mail(form_text), catalog, [attached], html_to_text=html_to_text)
     assert body is not None and body.source == "body" and body.kind == FormKind.VIEWS
     html = ("<table><tr><td>Reporting State</td><td>Kenya</td></tr>"
             "<tr><td>Views on measures needed or already taken</td><td>More</td></tr></table>")
-    from_html = find_form(_mail("See the table (plain text lost it).", html), catalog, [])
+    from_html = find_form(_mail("See the table (plain text lost it).", html), catalog, [], html_to_text=html_to_text)
     assert from_html is not None and from_html.source == "html"
     assert from_html.values == {"reporting_state": "Kenya", "views": "More"}
-    from_attachment = find_form(_mail("Report attached."), catalog, [attached])
+    from_attachment = find_form(_mail("Report attached."), catalog, [attached], html_to_text=html_to_text)
     assert from_attachment is attached
-    assert find_form(_mail("Hello"), catalog, []) is None
+    assert find_form(_mail("Hello"), catalog, [], html_to_text=html_to_text) is None
 
 
 # ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class CommandRunner:
         self.app = app
         self.filing = filing
         self.policy = ob.ObligationPolicy.from_settings(app.settings.policy)
+        self.failed = 0  # commands of the last run that were not carried out
 
     def run(self, session: Session, commands: list[cmd.Command], mail: InboundMail,
             incident: Incident | None, now: datetime) -> tuple[list[str], list[Attachment]]:
@@ -51,13 +52,17 @@ class CommandRunner:
                 else:
                     lines.append(self.apply(session, c, mail, incident, now))
             except LookupError as exc:
+                self.failed += 1
                 lines.append(f"{c.line}: not done: {exc}")
         return lines, files
 
     def _report(self, c: cmd.Report) -> tuple[str, bytes]:
-        from mailbot.service.report import build_report_docx
+        from mailbot.service.report import ReportError, build_report_docx
 
-        return build_report_docx(self.app.sessions, self.app.settings, c.session, c.addendum)
+        try:
+            return build_report_docx(self.app.sessions, self.app.settings, c.session, c.addendum)
+        except ReportError as exc:  # an unknown cycle is the officer's to fix: answer, never park
+            raise LookupError(str(exc)) from None
 
     def _target(self, session: Session, c: cmd.Extend | cmd.Waive | cmd.Fulfilled,
                 mail: InboundMail | None, incident: Incident | None) -> Obligation:

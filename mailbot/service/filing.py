@@ -392,10 +392,11 @@ class Filing:
             return HandlerResult.held("Secretariat mail with no command and no incident; for review")
         from mailbot.service.commands import CommandRunner
 
-        lines, attachments = CommandRunner(self.app, self).run(session, commands, mail, incident, now)
+        runner = CommandRunner(self.app, self)
+        lines, attachments = runner.run(session, commands, mail, incident, now)
         lines += [f"error: {e.message}" for e in errors]
         self.mailer.reply(session, "command_result", row, mail, now, lang="en",
-                          context={"lines": lines, "ok": not errors,
+                          context={"lines": lines, "ok": not errors and not runner.failed,
                                    "command_subject": mail.subject},
                           attachments=attachments, cap=False)
         return HandlerResult.processed("Secretariat commands: " + "; ".join(lines)[:900],

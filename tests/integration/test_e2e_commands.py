@@ -146,11 +146,20 @@ def test_help_bad_commands_and_commands_from_a_state(desk: Desk) -> None:
 
 
 def test_report_command_returns_the_report_as_docx(desk: Desk) -> None:
+    # no cycle for session 84: the officer is told so, and the mail is filed, not quarantined
+    desk.send(OFFICER_ADDRESS, "Please send the draft.", "#report 84")
+    assert "received 1 (processed 1)" in desk.run_once()
+    refused = answers(desk, 1)[0]
+    assert "#report 84: not done: no reporting cycle for session 84" in body(refused)
+    assert desk.stack.fetch_all(OFFICER_ADDRESS) and not desk.stack.fetch_all(
+        "mailbot@example.test", "Quarantine")
+    desk.stack.purge_all()
+
     desk.cli("cycle", "open", "--session", "83", "--deadline", "2099-05-15")
     desk.send(OFFICER_ADDRESS, "Please send the draft.", "#report 83")
     out = desk.run_once()
     assert "received 1" in out, out
-    got = answers(desk, 1)
+    got = [m for m in answers(desk, 1) if "#report 83" in m["Subject"]]
     assert got[0]["Subject"].startswith("Command carried out")
     files = [p for p in got[0].iter_attachments() if p.get_content_type() == DOCX]
     assert len(files) == 1, [p.get_content_type() for p in got[0].iter_attachments()]

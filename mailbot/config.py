@@ -19,9 +19,9 @@ import ipaddress
 import os
 import re
 import tomllib
-from datetime import date
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 

@@ -13,6 +13,7 @@ reminded when its follow-up is overdue; its follow-up closes the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import shutil
@@ -109,10 +110,8 @@ def run_demo(*, data_dir: Path, reset: bool, scenario: bool, imap_port: int, smt
             return 0
         from mailbot.service.runner import Service
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(Service(app).run_forever())
-        except KeyboardInterrupt:
-            pass
         return 0
     finally:
         server.stop()
@@ -166,8 +165,8 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
     s = app.settings
     today = clock().date()
     _say("1", "France reports a violation that took place in Kenya (fp.fra@example.test).")
-    from mailbot.service.registry import catalog
     from mailbot.domain.forms import FormKind, render_blank
+    from mailbot.service.registry import catalog
 
     form = render_blank(catalog(s), FormKind.VIOLATION, "en", {
         "reporting_state": "France", "date": (today - timedelta(days=3)).isoformat(),
@@ -195,7 +194,8 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
     print(f"    fp.ken@example.test: {_inbox(server, 'fp.ken@example.test')}")
     from mailbot.service.registry import followup_form
 
-    follow = _fill(followup_form(s, ref, "KEN", "host", "en"), {"measures_justice": "Two suspects were arrested and charged.",
+    follow = _fill(followup_form(s, ref, "KEN", "host", "en"), {
+                            "measures_justice": "Two suspects were arrested and charged.",
                             "proceedings_status": "Both were convicted on 1 March.",
                             "final_outcome": "yes",
                             "measures_prevention": "A permanent police post guards the embassy.",

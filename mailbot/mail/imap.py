@@ -13,8 +13,8 @@ imapclient 4.x: ``fetch("1:*")`` raises (we pass lists of UIDs), and
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -68,10 +68,8 @@ class MailboxConnection:
                 client.starttls(ctx)
             client.login(s.user, s.password)
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):  # the socket may already be gone
                 client.shutdown()
-            except Exception:  # the socket may already be gone
-                pass
             raise
         self.client = client
         self.capabilities = set(client.capabilities())
@@ -82,10 +80,8 @@ class MailboxConnection:
         try:
             self.client.logout()
         except Exception:  # closing a broken connection: nothing more to do
-            try:
+            with contextlib.suppress(Exception):
                 self.client.shutdown()
-            except Exception:
-                pass
         self.client = None
 
     @property
@@ -159,12 +155,36 @@ class MailboxConnection:
             return
         self.c.idle()
         try:
+            if self._answer_buffered():
+                return  # mail that came just before IDLE; idle_done() reads the EXISTS
             while not stop.is_set() and time.monotonic() < deadline:
                 responses = self.c.idle_check(timeout=min(1.0, max(deadline - time.monotonic(), 0.05)))
                 if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
                     return
         finally:
             self.c.idle_done()
+
+    def _answer_buffered(self) -> bool:
+        """True when the server's untagged answers already sit in imaplib's read buffer.
+
+        Dovecot sends ``* n EXISTS`` together with ``+ idling`` for mail that
+        arrived between our last SEARCH and IDLE; reading the continuation
+        pulls both lines into the buffered reader, where ``idle_check``'s
+        poll() on the socket never sees them, so without this check such a
+        message waited for the next poll (minutes).
+        """
+        reader = getattr(getattr(self.c, "_imap", None), "file", None)
+        if reader is None or not hasattr(reader, "peek"):
+            return False
+        sock = self.c.socket()
+        sock.setblocking(False)
+        try:
+            return bool(reader.peek(1))
+        except (OSError, ValueError):  # nothing buffered and nothing on the wire yet
+            return False
+        finally:
+            sock.setblocking(True)
+            sock.settimeout(self.settings.timeout)
 
 
 Handler = Callable[[FetchedMail], str]  # returns the folder to move the message to
@@ -230,7 +250,7 @@ class Watcher:
                     self.drain()
                     self.conn.wait(min(self.settings.poll_interval, self.settings.idle_renew),
                                    self.stop_event)
-            except (IMAPClientError, OSError, socket.timeout, ssl.SSLError) as exc:
+            except (TimeoutError, IMAPClientError, OSError, ssl.SSLError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("imap error, reconnecting in %.0fs: %s", backoff, self.last_error)
             except Exception as exc:  # e.g. the database is down: the mail stays in the inbox

@@ -11,6 +11,7 @@ same loop; the database holds what is due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from mailbot.mail.imap import FetchedMail, Watcher
 from mailbot.service.app import App
 from mailbot.service.clock import utcnow
 from mailbot.service.intake import Fetched, Intake
-from mailbot.service.outbox import DispatchStats, Dispatcher
+from mailbot.service.outbox import Dispatcher, DispatchStats
 
 log = logging.getLogger("mailbot.runner")
 
@@ -108,10 +109,8 @@ class Service:
         self._wake = asyncio.Event()
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
         watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done)
         scheduler = build_scheduler(self)
         scheduler.start()

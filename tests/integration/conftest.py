@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from desk import Desk  # noqa: E402
-from mailstack.stack import MailStack  # noqa: E402
+from desk import Desk
+from mailstack.stack import MailStack
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ def test_closed_port(desk: Desk) -> None:
 
 def test_bad_tls_setting(desk: Desk) -> None:
     # implicit TLS against the STARTTLS port, and a CA that did not sign the server's certificate
-    code, out = check(desk, MAILBOT_MAILBOX__TLS="tls", MAILBOT_SMTP__CA_FILE="/etc/ssl/certs/ca-certificates.crt")
+    code, out = check(desk, MAILBOT_MAILBOX__TLS="tls",
+                      MAILBOT_SMTP__CA_FILE="/etc/ssl/certs/ca-certificates.crt")
     assert code == 1
     assert "FAIL  mailbox" in out and "TLS" in out
     assert "FAIL  smtp" in out

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from desk import Desk
-from mailstack.stack import OFFICER_ADDRESS, focal_point_address
+from mailstack.stack import BOT_ADDRESS, OFFICER_ADDRESS, focal_point_address
 from test_e2e_filing import body, parse
 from test_e2e_time import DUE, file_violation, obligations, outbox, reminders, run_at, wait_reminders
 
@@ -150,16 +150,15 @@ def test_report_command_returns_the_report_as_docx(desk: Desk) -> None:
     desk.send(OFFICER_ADDRESS, "Please send the draft.", "#report 84")
     assert "received 1 (processed 1)" in desk.run_once()
     refused = answers(desk, 1)[0]
+    assert refused["Subject"].startswith("Command not carried out")
     assert "#report 84: not done: no reporting cycle for session 84" in body(refused)
-    assert desk.stack.fetch_all(OFFICER_ADDRESS) and not desk.stack.fetch_all(
-        "mailbot@example.test", "Quarantine")
-    desk.stack.purge_all()
+    assert desk.stack.folder_counts(BOT_ADDRESS)["Quarantine"] == 0
 
     desk.cli("cycle", "open", "--session", "83", "--deadline", "2099-05-15")
     desk.send(OFFICER_ADDRESS, "Please send the draft.", "#report 83")
     out = desk.run_once()
     assert "received 1" in out, out
-    got = [m for m in answers(desk, 1) if "#report 83" in m["Subject"]]
+    got = [m for m in answers(desk, 2) if "#report 83" in m["Subject"]]
     assert got[0]["Subject"].startswith("Command carried out")
     files = [p for p in got[0].iter_attachments() if p.get_content_type() == DOCX]
     assert len(files) == 1, [p.get_content_type() for p in got[0].iter_attachments()]

@@ -62,7 +62,7 @@ def test_environment_overrides_and_password_file(tmp_path: Path) -> None:
 
 
 def test_missing_password_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="mailbox.password_file: cannot read"):
+    with pytest.raises(ConfigError, match=r"mailbox\.password_file: cannot read"):
         build({"mailbox": {"user": "x@y.z", "password_file": str(tmp_path / "nope")}}, {})
 
 

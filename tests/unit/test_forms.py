@@ -428,7 +428,8 @@ def test_find_form_body_then_html_then_attachments(catalog: FormCatalog) -> None
     assert body is not None and body.source == "body" and body.kind == FormKind.VIEWS
     html = ("<table><tr><td>Reporting State</td><td>Kenya</td></tr>"
             "<tr><td>Views on measures needed or already taken</td><td>More</td></tr></table>")
-    from_html = find_form(_mail("See the table (plain text lost it).", html), catalog, [], html_to_text=html_to_text)
+    from_html = find_form(_mail("See the table (plain text lost it).", html), catalog, [],
+                          html_to_text=html_to_text)
     assert from_html is not None and from_html.source == "html"
     assert from_html.values == {"reporting_state": "Kenya", "views": "More"}
     from_attachment = find_form(_mail("Report attached."), catalog, [attached], html_to_text=html_to_text)

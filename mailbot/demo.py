@@ -17,11 +17,14 @@ import contextlib
 import email
 import email.policy
 import shutil
+import signal
 import smtplib
+import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailbot.config import REPO_ROOT, Settings, build_settings
 from mailbot.mail.embedded import EmbeddedMailServer
@@ -29,6 +32,9 @@ from mailbot.service.admin import db_upgrade, import_states
 from mailbot.service.app import App, read_toml
 from mailbot.service.clock import utcnow
 from mailbot.service.registry import violation_form
+
+if TYPE_CHECKING:
+    from mailbot.service.runner import Service
 
 BOT = "mailbot@example.test"
 DEMO_PASSWORD = "demo"
@@ -105,16 +111,48 @@ def run_demo(*, data_dir: Path, reset: bool, scenario: bool, imap_port: int, smt
         import_states(app)
         if scenario:
             return play_scenario(app, server)
-        print_connection(server, settings)
-        if once:
-            return 0
-        from mailbot.service.runner import Service
-
+        stopper = _StopOnSignal()
+        stopper.install()
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(Service(app).run_forever())
+            print_connection(server, settings)
+            if once:
+                return 0
+            from mailbot.service.runner import Service
+
+            asyncio.run(stopper.serve(Service(app)))
         return 0
     finally:
         server.stop()
+
+
+class _StopOnSignal:
+    """Ctrl-C or SIGTERM at any moment, even before the service has its own handlers: a clean stop.
+
+    The handler only records the request and, once the loop runs, sets the
+    service's stop event (raising from a signal handler can land in a weakref
+    or import callback, where Python ignores it and the demo would run on).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.loop is not None and self.stop is not None:
+            self.loop.call_soon_threadsafe(self.stop.set)
+
+    async def serve(self, service: Service) -> None:
+        self.stop = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        if not self.requested:
+            await service.run_forever(self.stop)
 
 
 # --- the scenario --------------------------------------------------------------------------

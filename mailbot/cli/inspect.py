@@ -71,15 +71,15 @@ def cmd_messages_show(args: argparse.Namespace) -> int:
 
 def cmd_messages_replay(args: argparse.Namespace) -> int:
     from mailbot.cli import UserError
-    from mailbot.service.intake import Intake
+    from mailbot.service.runner import Service
 
     app = App(settings_of(args))
     try:
-        outcome = Intake(app).replay(args.id)
+        outcome, moved = Service(app).replay(args.id)
     except LookupError as exc:
         raise UserError(str(exc)) from None
     print(f"message {outcome.row_id}: {outcome.status} ({outcome.classification}); "
-          f"{outcome.reason or ''}")
+          f"{outcome.reason or ''}" + (f"; moved to {outcome.folder} on the server" if moved else ""))
     return 0
 
 

@@ -269,3 +269,17 @@ class Watcher:
         self.stop_event.set()
         if self.thread is not None:
             self.thread.join(timeout)
+
+
+def refile(settings: MailboxSettings, message_id: str, source: str, target: str) -> int:
+    """Move the message with ``message_id`` from folder ``source`` to ``target`` (after a replay)."""
+    conn = MailboxConnection(settings)
+    conn.connect()
+    try:
+        conn.ensure_folders([target])
+        conn.c.select_folder(source)
+        uids = [int(u) for u in conn.c.search(["HEADER", "Message-ID", message_id])]
+        conn.move(uids, target)
+        return len(uids)
+    finally:
+        conn.close()

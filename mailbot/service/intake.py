@@ -37,6 +37,7 @@ from mailbot.store.tables import AttachmentRecord, InboundMessage
 log = logging.getLogger("mailbot.intake")
 
 PROCESSED, QUARANTINE, IGNORED = "processed", "quarantine", "ignored"
+REPLAYABLE = ("quarantined", "held")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Outcome:
     repeated: bool = False  # seen before: nothing was filed this time
     reason: str | None = None
     key: str = ""  # Message-ID, or sha256:<hash> when the message had none
+    sender: str = ""
 
 
 def mask(address: str, enabled: bool) -> str:
@@ -110,9 +112,10 @@ class Intake:
             log.exception("intake failed uid=%s", fetched.uid)
             outcome = self._quarantine_after_error(fetched, digest, now, exc)
         log.info(
-            "message msgid=%s uid=%s class=%s status=%s folder=%s repeated=%s ms=%.1f",
-            outcome.key, fetched.uid, outcome.classification, outcome.status,
-            outcome.folder, outcome.repeated, (time.perf_counter() - started) * 1000,
+            "message msgid=%s uid=%s from=%s class=%s status=%s folder=%s repeated=%s ms=%.1f",
+            outcome.key, fetched.uid, mask(outcome.sender, self.settings.desk.mask_addresses),
+            outcome.classification, outcome.status, outcome.folder, outcome.repeated,
+            (time.perf_counter() - started) * 1000,
         )
         return outcome
 
@@ -189,7 +192,7 @@ class Intake:
             return Outcome(row_id=prior.id, status="duplicate", folder=IGNORED,
                            classification=prior.classification, repeated=True,
                            reason="the same message delivered again; not filed again",
-                           key=prior.message_key)
+                           key=prior.message_key, sender=prior.from_addr)
         return outcome
 
     def _classify(self, session: Session, mail: InboundMail, raw: bytes) -> Classification:
@@ -235,7 +238,7 @@ class Intake:
     def _outcome(row: InboundMessage, repeated: bool = False) -> Outcome:
         return Outcome(row_id=row.id, status=row.status, folder=row.folder or QUARANTINE,
                        classification=row.classification, repeated=repeated, reason=row.reason,
-                       key=row.message_key)
+                       key=row.message_key, sender=row.from_addr)
 
     def _quarantine_after_error(self, fetched: Fetched, digest: str, now: datetime,
                                 exc: Exception) -> Outcome:
@@ -268,13 +271,28 @@ class Intake:
             row = session.get(InboundMessage, row_id)
             if row is None:
                 raise LookupError(f"no message with id {row_id}")
+            if row.status not in REPLAYABLE:
+                raise LookupError(f"message {row_id} is {row.status}; only quarantined or held "
+                                  "messages are replayed (it was filed already)")
+            if row.size > len(self.app.blobs.get(row.content_hash)):
+                raise LookupError(f"message {row_id} was over the size limit and only its header "
+                                  "was stored; handle it from the quarantine folder")
             raw = self.app.blobs.get(row.content_hash)
-            mail = parse_message(raw)
             row.attempts += 1
+            row.error = None
+            try:
+                mail = parse_message(raw)
+            except ParseError as exc:
+                return self._finish(row, HandlerResult.quarantine(f"parse failure: {exc}"), None, now)
+            for att in list(row.attachments):
+                session.delete(att)
+            session.flush()
+            blocked = self._store_attachments(session, row, mail)
             cls = self._classify(session, mail, raw)
             row.classification, row.rules = cls.kind.value, list(cls.rules)
             row.notes, row.state_code = list(cls.notes), cls.state_code
-            row.error = None
+            if blocked:
+                return self._finish(row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
             return self._finish(row, result, cls, now)
 

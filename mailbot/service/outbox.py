@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -284,7 +284,8 @@ def message_summary(row: InboundMessage) -> dict[str, Any]:
 
 def failure_entry(row: OutboxMessage) -> dict[str, Any]:
     """A failed outbox row as the failure reports list it."""
-    return {"recipient": ", ".join(row.recipients), "subject": row.subject, "outbox_key": row.key,
+    undelivered = [r.address for r in row.results if r.status != "sent"] or row.recipients
+    return {"recipient": ", ".join(undelivered), "subject": row.subject, "outbox_key": row.key,
             "error": row.last_error or "", "failed_at": row.sent_at or row.claimed_at or row.created_at}
 
 
@@ -308,10 +309,15 @@ class DispatchStats:
 class Dispatcher:
     """Claims due outbox rows and sends them; safe to run in several processes at once."""
 
-    def __init__(self, app: App, sender: SmtpSender | None = None) -> None:
+    def __init__(self, app: App, sender: SmtpSender | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        from mailbot.service.clock import utcnow
+
         self.app = app
         self.settings = app.settings
         self.sender = sender or SmtpSender(app.settings.smtp)
+        # results and retries are timed on the same clock as the claim (``run --once --at``)
+        self.clock = clock or utcnow
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def backoff(self, attempts: int) -> timedelta:
@@ -320,13 +326,13 @@ class Dispatcher:
 
     async def dispatch(self, now: datetime, limit: int | None = None) -> DispatchStats:
         """Send what is due at ``now``; returns counts.  Rows are recorded one by one."""
-        from mailbot.service.clock import utcnow
-
         stats = DispatchStats()
         batch = limit or self.settings.smtp.batch_size
         with transaction(self.app.sessions) as session:
             rows = repo.claim_due(session, now, self.worker, batch, stale_after=timedelta(minutes=10))
-            claimed = [(r.id, r.recipients, r.raw) for r in rows]
+            # a retry goes only to the recipients that have not received the mail yet
+            claimed = [(r.id, [x.address for x in r.results if x.status == "pending"] or r.recipients,
+                        r.raw) for r in rows]
         if not claimed:
             return stats
         try:
@@ -335,24 +341,27 @@ class Dispatcher:
                     try:
                         result = await conn.send(self.settings.smtp.from_address, recipients, raw)
                     except TemporaryFailure as exc:
-                        self._retry(oid, str(exc), utcnow())
+                        self._retry(oid, str(exc), self.clock())
                         stats.retried += 1
                         if exc.connection_lost:
                             raise
                         continue
-                    self._record(oid, result, utcnow(), stats)
+                    self._record(oid, recipients, result, self.clock(), stats)
         except TemporaryFailure as exc:
-            self._release_unsent(claimed, str(exc), utcnow(), stats)
+            self._release_unsent(claimed, str(exc), self.clock(), stats)
         except OSError as exc:
-            self._release_unsent(claimed, f"connection failed: {exc}", utcnow(), stats)
+            self._release_unsent(claimed, f"connection failed: {exc}", self.clock(), stats)
         return stats
 
-    def _record(self, oid: int, result: SendResult, now: datetime, stats: DispatchStats) -> None:
+    def _record(self, oid: int, recipients: Sequence[str], result: SendResult, now: datetime,
+                stats: DispatchStats) -> None:
         with transaction(self.app.sessions) as session:
             row = session.get(OutboxMessage, oid)
             assert row is not None
             row.attempts += 1
             for rec in row.results:
+                if rec.address not in recipients:
+                    continue
                 refused = result.refused.get(rec.address)
                 if refused is None and result.accepted:
                     rec.status, rec.detail = "sent", result.response[:300]
@@ -366,6 +375,8 @@ class Dispatcher:
                 if result.refused:
                     row.last_error = "; ".join(f"{a}: {c} {m}" for a, (c, m) in result.refused.items())[:2000]
                     stats.refused.extend(result.refused)
+                if any(code < 500 for code, _m in result.refused.values()):
+                    self._schedule_retry(row, row.last_error or "", now)  # the 4xx recipients, later
                 stats.sent += 1
             elif permanent:
                 row.status, row.last_error = "failed", result.error[:2000]
@@ -405,14 +416,13 @@ class Dispatcher:
     def report_failures(self, now: datetime) -> int:
         """One digest to the Secretariat for every failure not yet reported; returns the count."""
         with transaction(self.app.sessions) as session:
-            failed = [r for r in repo.list_outbox(session, "failed", limit=500) if r.reported_at is None
-                      and r.kind != "delivery_failure"]
+            failed = repo.unreported_failures(session, limit=500)
             if not failed:
                 return 0
             Mailer(self.app).queue(
-                session, kind="delivery_failure", key=f"delivery_failure:{failed[-1].id}:{failed[0].id}",
+                session, kind="delivery_failure", key=f"delivery_failure:{failed[0].id}:{failed[-1].id}",
                 to=[self.settings.desk.secretariat_review], lang="en", now=now, cap=False,
-                context={"failures": [failure_entry(r) for r in reversed(failed)]},
+                context={"failures": [failure_entry(r) for r in failed]},
             )
             for r in failed:
                 r.reported_at = now

@@ -21,7 +21,7 @@ from datetime import datetime
 from mailbot.mail.imap import FetchedMail, Watcher
 from mailbot.service.app import App
 from mailbot.service.clock import utcnow
-from mailbot.service.intake import Fetched, Intake
+from mailbot.service.intake import Fetched, Intake, Outcome
 from mailbot.service.outbox import Dispatcher, DispatchStats
 
 log = logging.getLogger("mailbot.runner")
@@ -47,7 +47,7 @@ class Service:
         self.settings = app.settings
         self.clock = clock
         self.intake = Intake(app, clock=clock)
-        self.dispatcher = Dispatcher(app)
+        self.dispatcher = Dispatcher(app, clock=clock)
         self.stats = RunStats()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,6 +99,23 @@ class Service:
         sent = asyncio.run(self.dispatch_all())
         self.stats.sent, self.stats.retried, self.stats.failed = sent.sent, sent.retried, sent.failed
         return self.stats
+
+    def replay(self, row_id: int) -> tuple[Outcome, int]:
+        """Replay a stored message; when its outcome folder changes, move it on the server too."""
+        from mailbot.mail.imap import refile
+        from mailbot.store.tables import InboundMessage
+
+        with self.app.sessions() as session:
+            row = session.get(InboundMessage, row_id)
+            before = row.folder if row else None
+            message_id = row.message_id if row else None
+        outcome = self.intake.replay(row_id)
+        moved = 0
+        if before and message_id and before != outcome.folder:
+            box = self.settings.mailbox
+            names = {"processed": box.processed, "quarantine": box.quarantine, "ignored": box.ignored}
+            moved = refile(box, message_id, names[before], names[outcome.folder])
+        return outcome, moved
 
     # -- forever ------------------------------------------------------------------------------
 

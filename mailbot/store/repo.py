@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from mailbot.store.tables import (
     Address,
@@ -321,7 +321,23 @@ def claim_due(session: Session, now: datetime, worker: str, limit: int,
         return []
     return list(
         session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
+                        .options(selectinload(OutboxMessage.results))
                         .order_by(OutboxMessage.id).execution_options(populate_existing=True))
+    )
+
+
+def unreported_failures(session: Session, limit: int = 500) -> list[OutboxMessage]:
+    """Rows the Secretariat has not heard of yet: failed, or sent with a recipient refused (5xx)."""
+    refused = (select(OutboxRecipient.id)
+               .where(OutboxRecipient.outbox_id == OutboxMessage.id, OutboxRecipient.status == "refused")
+               .exists())
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.reported_at.is_(None), OutboxMessage.kind != "delivery_failure",
+                   (OutboxMessage.status == "failed") | ((OutboxMessage.status == "sent") & refused))
+            .order_by(OutboxMessage.id).limit(limit)
+        )
     )
 
 

@@ -159,3 +159,29 @@ def test_handler_failure_quarantines_and_replay_files_it(app: App, monkeypatch: 
 def test_every_fixture_ends_in_exactly_one_folder(app: App, name: str) -> None:
     out = Intake(app, clock=lambda: NOW).process(fetched((EML / name).read_bytes(), 1))
     assert out.folder in ("processed", "quarantine", "ignored")
+
+
+def test_daily_cap_holds_the_excess_for_the_secretariat(app: App) -> None:
+    intake = Intake(app, clock=lambda: NOW)
+    for i in range(25):
+        intake.process(fetched(letter(msgid=f"<cap-{i}@mission.example.test>"), i + 1))
+    with app.sessions() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "correction")).all()
+        statuses = [r.status for r in rows]
+    cap = app.settings.policy.daily_cap_per_address
+    assert statuses.count("pending") == cap and statuses.count("held") == 25 - cap
+    held = next(r for r in rows if r.status == "held")
+    assert "daily cap" in (held.last_error or "")
+
+
+def test_daily_digest_once_a_day(app: App) -> None:
+    from mailbot.service.sweep import Sweeper
+
+    Intake(app, clock=lambda: NOW).process(fetched(letter(sender="someone@elsewhere.example"), 1))
+    sweeper = Sweeper(app)
+    assert sweeper.digest(NOW) is True
+    assert sweeper.digest(NOW) is False  # the same day: not again
+    with app.sessions() as session:
+        digest = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest")).one()
+    assert digest.recipients == ["secretariat@example.test"]
+    assert b"someone@elsewhere.example" in digest.raw

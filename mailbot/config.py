@@ -133,7 +133,7 @@ class PolicySettings:
     retry_base_seconds: int = 60
     retry_max_attempts: int = 8
     same_incident_place_similarity: int = 80
-    circulation_grace_hours: int = 0
+    circulation_grace_hours: int = 48
     cycle_session: int = 0
     cycle_opens_on: str = ""
     cycle_deadline: str = ""

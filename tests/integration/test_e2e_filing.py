@@ -179,3 +179,27 @@ def test_out_of_office_reply_gets_no_answer(desk: Desk) -> None:
     assert len(desk.stack.fetch_all(FRA)) == 1  # still only the acknowledgement
     ignored = json.loads(desk.cli("messages", "list", "--status", "ignored", "--json").stdout)
     assert ignored and ignored[0]["class"] == "auto_reply"
+
+
+def test_defaulted_circulation_waits_and_a_reply_can_withdraw_it(desk: Desk) -> None:
+    from datetime import timedelta
+
+    from mailbot.service.clock import utcnow
+
+    desk.send(FRA, violation_form(desk, circulate=""), "Report")
+    desk.run_once()
+    ack = parse(desk.stack.wait_for(FRA, 1)[0])
+    assert desk.stack.fetch_all(focal_point_address("DEU")) == []  # waiting for objections
+    rows = json.loads(desk.cli("outbox", "list", "--json").stdout)
+    assert {r["status"] for r in rows if r["kind"] == "circulation"} == {"pending"}
+    desk.send(FRA, "We ask that this report not be circulated.\n\n> earlier text", "Re: " + ack["Subject"],
+              in_reply_to=ack["Message-ID"])
+    desk.run_once()
+    later = (utcnow() + timedelta(days=3)).isoformat(timespec="minutes")
+    desk.cli("run", "--once", "--at", later)
+    for code in TEST_STATES:
+        if code in ("FRA", "KEN"):
+            continue
+        assert desk.stack.fetch_all(focal_point_address(code)) == []
+    rows = json.loads(desk.cli("outbox", "list", "--json").stdout)
+    assert {r["status"] for r in rows if r["kind"] == "circulation"} == {"cancelled"}

@@ -85,6 +85,22 @@ class Handlers:
             return self.filing.state_mail(session, row, mail, cls, now)
         return self.unknown(session, row, mail, cls, now)
 
+    def quarantined(self, session: Session, row: InboundMessage, mail: InboundMail | None,
+                    cls: Classification | None, sender_reason: str, reason: str,
+                    now: datetime) -> None:
+        """Tell the Secretariat of a quarantined mail, and the sender what to fix when we may."""
+        self.mailer.notify_secretariat(session, row, reason, now, status="quarantined")
+        if mail is None or cls is None or not cls.answerable or not mail.from_addr:
+            return
+        if cls.kind is MailClass.SPOOFED:
+            return
+        lang = "en"
+        if cls.state_code:
+            state = repo.get_state(session, cls.state_code)
+            lang = state.language if state else "en"
+        self.mailer.reply(session, "held", row, mail, now, lang=lang, state_code=cls.state_code,
+                          context={"reason": sender_reason})
+
     def unknown(self, session: Session, row: InboundMessage, mail: InboundMail,
                 cls: Classification, now: datetime) -> HandlerResult:
         if mail.from_addr:

@@ -156,22 +156,29 @@ class Intake:
                     f"duplicate Message-ID {key} with different content (first seen as "
                     f"message {prior_rows[0].id}); not filed again", status="duplicate"),
                     None, now, duplicate_of=prior_rows[0].id)
-            if fetched.oversized:
-                return self._finish(row, HandlerResult.quarantine(
-                    f"message of {fetched.size} bytes exceeds the limit of "
-                    f"{self.settings.mailbox.max_message_size} bytes; kept in the quarantine "
-                    "folder, only its header was read"), None, now)
             if mail is None:
-                return self._finish(row, HandlerResult.quarantine(f"parse failure: {parse_error}"),
-                                    None, now)
-            blocked = self._store_attachments(session, row, mail)
+                reason = f"parse failure: {parse_error}"
+                self.handlers.quarantined(session, row, None, None, reason, reason, now)
+                return self._finish(row, HandlerResult.quarantine(reason), None, now)
             cls = self._classify(session, mail, fetched.raw)
             row.classification = cls.kind.value
             row.rules = list(cls.rules)
             row.notes = list(cls.notes)
             row.state_code = cls.state_code
+            if fetched.oversized:
+                limit = self.settings.mailbox.max_message_size
+                reason = (f"message of {fetched.size} bytes exceeds the limit of {limit} bytes; "
+                          "kept in the quarantine folder, only its header was read")
+                self.handlers.quarantined(session, row, mail, cls, "too_large", reason, now)
+                return self._finish(row, HandlerResult.quarantine(reason), cls, now)
+            blocked = self._store_attachments(session, row, mail)
             if blocked:
-                return self._finish(row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
+                reason = "; ".join(blocked)
+                self.handlers.quarantined(
+                    session, row, mail, cls,
+                    f"it carries an attachment that is not accepted ({reason}); please send the "
+                    "report again without it, or as PDF, Word or image files", reason, now)
+                return self._finish(row, HandlerResult.quarantine(reason), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
             return self._finish(row, result, cls, now)
 
@@ -260,6 +267,11 @@ class Intake:
             row.status, row.folder, row.reason = "quarantined", QUARANTINE, reason
             row.error = traceback.format_exc()[-4000:]
             row.processed_at = now
+            try:
+                with session.begin_nested():
+                    self.handlers.quarantined(session, row, None, None, reason, reason, now)
+            except Exception:  # the notice is a courtesy; the quarantine must be recorded
+                log.exception("could not queue the quarantine notice for message %s", row.id)
             return self._outcome(row)
 
     # -- replay ----------------------------------------------------------------------------

@@ -16,7 +16,9 @@ def test_quarantined_report_is_replayed_filed_and_moved(desk: Desk) -> None:
     rows = json.loads(desk.cli("messages", "list", "--status", "quarantined", "--json").stdout)
     assert len(rows) == 1 and ".pdf are not accepted" in rows[0]["reason"]
     assert desk.stack.folder_counts("mailbot@example.test")["Quarantine"] == 1
-    assert desk.stack.fetch_all(FRA) == []  # nothing answered yet
+    held = desk.stack.wait_for(FRA, 1)  # the sender learns what to fix
+    assert len(held) == 1 and b"not accepted" in held[0].replace(b"=\r\n", b"")
+    assert len(desk.stack.wait_for("secretariat@example.test", 1)) == 1  # and the Secretariat sees it
 
     out = desk.cli("messages", "replay", str(rows[0]["id"])).stdout
     assert "processed" in out and "moved to processed" in out
@@ -25,7 +27,7 @@ def test_quarantined_report_is_replayed_filed_and_moved(desk: Desk) -> None:
     shown = json.loads(desk.cli("messages", "show", str(rows[0]["id"]), "--json").stdout)
     assert shown["incident"] and shown["attachments"][0]["verdict"] == "ok"
     desk.run_once()
-    assert len(desk.stack.wait_for(FRA, 1)) == 1  # the acknowledgement, once
+    assert len(desk.stack.wait_for(FRA, 2)) == 2  # then the acknowledgement, once
 
     again = desk.cli("messages", "replay", str(rows[0]["id"]), check=False)
     assert again.returncode == 2 and "filed already" in again.stderr

@@ -148,11 +148,13 @@ def test_handler_failure_quarantines_and_replay_files_it(app: App, monkeypatch: 
     monkeypatch.setattr(intake.handlers, "handle", broken)
     out = intake.process(fetched(letter(), 1))
     assert out.folder == "quarantine" and "handler exploded" in (out.reason or "")
-    assert count(app, OutboxMessage) == 0  # the failed transaction left nothing behind
+    with app.sessions() as session:  # the failed transaction left nothing but the notice behind
+        kinds = session.scalars(select(OutboxMessage.kind)).all()
+    assert kinds == ["secretariat_notice"]
     monkeypatch.setattr(intake.handlers, "handle", original)
     replayed = intake.replay(out.row_id)
     assert replayed.status == "corrected" and replayed.folder == "processed"
-    assert count(app, OutboxMessage) == 1
+    assert count(app, OutboxMessage) == 2
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EML.glob("*.eml")))

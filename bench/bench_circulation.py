@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import time
@@ -135,6 +136,7 @@ def main() -> int:
                   f"({'met' if best < 3 else 'NOT met'})")
         finally:
             app.close()
+            shutil.rmtree(desk.root, ignore_errors=True)
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from mailbot.domain.types import Classification, InboundMail, MailClass
+from mailbot.mail.bounces import bounce_info
 from mailbot.store import repo
 from mailbot.store.tables import InboundMessage
 
@@ -116,8 +117,9 @@ class Handlers:
                                + rb">", raw))
         originals = repo.find_outbox_by_message_ids(session, [m.decode() for m in ours])
         matched: list[str] = []
+        temporary = set(bounce_info(raw).temporary)
         for address in cls.bounced:
-            repo.record_bounce(session, address, True, now)
+            repo.record_bounce(session, address, address not in temporary, now)
             for out in originals:
                 for rec in out.results:
                     if rec.address == address:

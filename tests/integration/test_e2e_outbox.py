@@ -246,6 +246,8 @@ def test_refused_recipients_fail_the_row_and_reach_the_secretariat_in_one_digest
     text = email.message_from_bytes(received[0], policy=email.policy.default)
     body = str(text.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert NOBODY in body and refused["subject"] in body
+    assert NOBODY_TOO in body and partial["key"] in body  # the address the partial mail missed
+    assert focal_point_address("ESP") not in body
 
     # nothing new failed: the next pass sends no second digest
     desk.run_once()
@@ -266,6 +268,7 @@ def test_bounce_after_acceptance_marks_the_delivery_and_the_address(clean_mailbo
     assert circulation["status"] == "sent"
     assert circulation["recipients"] == {UNDELIVERABLE_ADDRESS: "sent"}
 
+    queued = len(outbox(desk))
     desk.stack.wait_for(BOT, 1)  # Postfix's delivery status notification, to our envelope sender
     desk.run_once()
     bounces = json.loads(desk.cli("messages", "list", "--json").stdout)
@@ -276,5 +279,6 @@ def test_bounce_after_acceptance_marks_the_delivery_and_the_address(clean_mailbo
         state, count = db.execute("SELECT bounce_state, bounce_count FROM addresses WHERE address = ?",
                                   (UNDELIVERABLE_ADDRESS,)).fetchone()
     assert (state, count) == ("hard", 1)
-    # a bounce is never answered
+    # the notification was filed, not left in the inbox, and not answered
     assert desk.stack.fetch_all(BOT, "INBOX") == []
+    assert len(outbox(desk)) == queued

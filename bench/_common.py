@@ -23,7 +23,6 @@ import email.policy
 import json
 import logging
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -126,6 +125,30 @@ def pdf_bytes(rng: random.Random, size: int) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return _pdf(objects)
+
+
+def scanned_pdf_bytes(rng: random.Random, size: int) -> bytes:
+    """A one-page PDF like a scan: one grey image of about ``size`` bytes and a line of text."""
+    width = 4096
+    height = max(1, size // width)
+    image = rng.randbytes(width * height)
+    text = b"BT /F1 9 Tf 40 40 Td (Note verbale, scanned copy) Tj ET\nq 612 0 0 842 0 0 cm /Im1 Do Q\n"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Length %d >>\nstream\n" % (width, height, len(image))
+        + image + b"\nendstream",
+    ]
+    return _pdf(objects)
+
+
+def _pdf(objects: Sequence[bytes]) -> bytes:
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, obj in enumerate(objects, 1):
@@ -243,14 +266,18 @@ class Corpus:
             out.append(msg.as_bytes(policy=email.policy.SMTP))
         return out
 
-    @staticmethod
-    def counts(n: int) -> dict[str, float]:
-        return {k: round(w * n) for k, w in MIX}
 
-
-def small_message(i: int, sender: str = "someone@elsewhere.example.org") -> bytes:
-    """A short plain letter (about 600 bytes) from an unknown sender."""
-    msg = _message(sender, [BOT_ADDRESS], f"Small message {i}", f"Hello, this is message {i}.\n" * 12)
+def small_message(i: int) -> bytes:
+    """A short letter (about 700 bytes): a copy of a State's letter, an out-of-office or a stranger's."""
+    kind = ("cc_letter", "cc_letter", "auto_reply", "cc_letter", "unknown")[i % 5]
+    fp = focal_point_address(REPORTERS[i % len(REPORTERS)])
+    body = f"Dear colleague, this is letter {i} of the backlog.\n" * 10
+    if kind == "cc_letter":
+        msg = _message(fp, [focal_point_address(HOST)], f"Our note {i}", body, cc=[BOT_ADDRESS])
+    elif kind == "auto_reply":
+        msg = _message(fp, [BOT_ADDRESS], "Out of office", body, headers={"Auto-Submitted": "auto-replied"})
+    else:
+        msg = _message(f"citizen{i % 300}@elsewhere.example.org", [BOT_ADDRESS], f"Question {i}", body)
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
@@ -275,17 +302,25 @@ def inbox_count(stack: MailStack, user: str = BOT_ADDRESS) -> int:
 # -- measuring ----------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, in MiB (from /proc)."""
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process, in MiB (``VmRSS``)."""
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (getrusage; KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process since it was exec'd, in MiB (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux carries the forked parent's RSS
+    across exec into it, so a child of a big parent would report the parent's size.
+    """
+    return _status_mb("VmHWM")
 
 
 def run_child(mode: str, desk: Desk, *args: str, env: dict[str, str] | None = None,

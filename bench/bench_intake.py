@@ -11,7 +11,7 @@ stage of ``mailbot run --once``: ``Watcher.run_once`` with ``Service.handle``
 move).  That stage is timed alone; the dispatch stage that follows is timed
 separately with SMTP pointed at a closed loopback port, so no replies are sent
 and it gives up at once (the rows stay queued).  Peak RSS is the child's
-``ru_maxrss`` at the end of intake.
+``VmHWM`` (/proc) at the end of intake.
 
 The floor, in the same run: the corpus is APPENDed again and a second child
 does a bare imapclient fetch in batches of 100 plus

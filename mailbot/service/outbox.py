@@ -19,7 +19,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -81,30 +81,18 @@ class Mailer:
             return None
         ctx = self.base_context(session, lang, state_code, incident, now)
         ctx.update(context)
-        rendered = self.renderer.render(kind, lang, ctx)
         message_id = make_message_id(key, self.settings.desk.msgid_domain)
         references: list[str] = []
         in_reply_to = None
         if reply_to is not None and reply_to.message_id:
             in_reply_to = reply_to.message_id
-            references = [*reply_to.references, reply_to.message_id]
-        raw = build_message(
-            rendered,
-            from_addr=self.settings.smtp.from_address,
-            from_name=self.settings.smtp.from_name,
-            to=recipients,
-            message_id=message_id,
-            date=now,
-            in_reply_to=in_reply_to,
-            references=references,
-            auto_submitted=auto,
-            loop_header=(self.settings.desk.loop_header, self.settings.desk.loop_value),
-            attachments=attachments,
-        )
+            references = list(reply_to.references)
+        refs = [[name, ctype, self.app.blobs.put(data)] for name, ctype, data in attachments]
         row = OutboxMessage(
-            key=key, kind=kind, message_id=message_id, recipients=recipients,
-            subject=rendered.subject, raw=raw, status="pending", attempts=0,
-            next_attempt_at=not_before or now, state_code=state_code,
+            key=key, kind=kind, message_id=message_id, recipients=recipients, subject="",
+            lang=lang, context=freeze(ctx), attachment_refs=refs, in_reply_to=in_reply_to,
+            thread_references=references, auto_submitted=auto, raw=None, status="pending",
+            attempts=0, next_attempt_at=not_before or now, state_code=state_code,
             incident_id=incident.id if incident else None,
             submission_id=submission.id if submission else None,
             cause_message_id=cause.id if cause else None, created_at=now,
@@ -117,6 +105,26 @@ class Mailer:
                 row.status = "held"
                 row.last_error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
         return row if repo.enqueue(session, row) else None
+
+    def render_row(self, row: OutboxMessage) -> bytes:
+        """Render a queued decision into the bytes to send (once: a resend reuses them)."""
+        rendered = self.renderer.render(row.kind, row.lang, thaw(row.context))
+        files = [(name, ctype, self.app.blobs.get(digest)) for name, ctype, digest in row.attachment_refs]
+        row.raw = build_message(
+            rendered,
+            from_addr=self.settings.smtp.from_address,
+            from_name=self.settings.smtp.from_name,
+            to=list(row.recipients),
+            message_id=row.message_id,
+            date=row.created_at,
+            in_reply_to=row.in_reply_to,
+            references=list(row.thread_references),
+            auto_submitted=row.auto_submitted,
+            loop_header=(self.settings.desk.loop_header, self.settings.desk.loop_value),
+            attachments=files,
+        )
+        row.subject = rendered.subject
+        return row.raw
 
     def base_context(self, session: Session, lang: str, state_code: str | None,
                      incident: Incident | None, now: datetime) -> dict[str, Any]:
@@ -276,6 +284,32 @@ class Mailer:
         )
 
 
+def freeze(value: Any) -> Any:
+    """A mail context as JSON: dates and times tagged so that :func:`thaw` restores them."""
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dict):
+        return {str(k): freeze(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [freeze(v) for v in value]
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+        if len(value) == 1 and "$date" in value:
+            return date.fromisoformat(value["$date"])
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thaw(v) for v in value]
+    return value
+
+
 def message_summary(row: InboundMessage) -> dict[str, Any]:
     """A received message as the Secretariat's digest lists it."""
     return {"received_at": row.received_at, "from_addr": row.from_addr, "subject": row.subject,
@@ -316,6 +350,7 @@ class Dispatcher:
         self.app = app
         self.settings = app.settings
         self.sender = sender or SmtpSender(app.settings.smtp)
+        self.mailer = Mailer(app)
         # results and retries are timed on the same clock as the claim (``run --once --at``)
         self.clock = clock or utcnow
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -330,9 +365,10 @@ class Dispatcher:
         batch = limit or self.settings.smtp.batch_size
         with transaction(self.app.sessions) as session:
             rows = repo.claim_due(session, now, self.worker, batch, stale_after=timedelta(minutes=10))
+            ready = [r for r in rows if self._rendered(r)]
             # a retry goes only to the recipients that have not received the mail yet
             claimed = [(r.id, [x.address for x in r.results if x.status == "pending"] or r.recipients,
-                        r.raw) for r in rows]
+                        r.raw or b"") for r in ready]
         if not claimed:
             return stats
         try:
@@ -352,6 +388,19 @@ class Dispatcher:
         except OSError as exc:
             self._release_unsent(claimed, f"connection failed: {exc}", self.clock(), stats)
         return stats
+
+    def _rendered(self, row: OutboxMessage) -> bool:
+        """Render a row on its first claim; a row that cannot be rendered fails, reported."""
+        if row.raw is not None:
+            return True
+        try:
+            self.mailer.render_row(row)
+            return True
+        except Exception as exc:  # a template or data error: this mail cannot go, others can
+            log.exception("outbox row %s (%s) could not be rendered", row.id, row.kind)
+            row.status, row.last_error = "failed", f"could not be rendered: {type(exc).__name__}: {exc}"
+            row.claimed_at = None
+            return False
 
     def _record(self, oid: int, recipients: Sequence[str], result: SendResult, now: datetime,
                 stats: DispatchStats) -> None:

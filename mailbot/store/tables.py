@@ -242,8 +242,17 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(40), index=True)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     recipients: Mapped[list[Any]] = mapped_column(JSON)
-    subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(Text)  # filled when the mail is rendered
+    # The decision, rendered by the dispatcher when the row is first claimed: the
+    # mail's name (kind), language and context, its attachments in the blob store,
+    # and how it threads.  ``raw`` keeps the rendered bytes, so a resend is identical.
+    lang: Mapped[str] = mapped_column(String(8), default="en")
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attachment_refs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    thread_references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    auto_submitted: Mapped[str] = mapped_column(String(20), default="auto-generated")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     # pending | sending | sent | failed | held
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -135,7 +135,9 @@ def test_help_bad_commands_and_commands_from_a_state(desk: Desk) -> None:
     assert "error: #extnd is not a command; did you mean #extend?" in bad
     assert "error: #extend needs a duration like 30d" in bad
 
-    # the State's command changed nothing and was not answered as a command
+    # the State's command changed nothing: it is filed as Kenya's letter on the incident
+    letters = [m for m in json.loads(desk.cli("messages", "list", "--json").stdout) if m["from"] == KEN]
+    assert [(m["class"], m["reason"]) for m in letters] == [("state", f"letter filed on {ref}")]
     ob = owed(desk)
     assert str(ob["10a"]["due_at"]).startswith(DUE.date().isoformat())
     assert ob["10a"]["reminders_sent"] == 1

@@ -82,10 +82,13 @@ def _raw_headers(msg: Message) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name, raw_value in msg.raw_items():
         value = _redecode(str(raw_value))
-        try:
-            text = str(policy.default.header_fetch_parse(name, value))
-        except Exception:  # a header the policy cannot decode: keep its raw form
-            text = str(value)
+        if value.isascii() and "=?" not in value:
+            text = value  # nothing to decode: unfolding is enough (and much cheaper)
+        else:
+            try:
+                text = str(policy.default.header_fetch_parse(name, value))
+            except Exception:  # a header the policy cannot decode: keep its raw form
+                text = str(value)
         out.append((name.lower(), clean(re.sub(r"\r?\n[ \t]+", " ", text)).strip()))
     return out
 

@@ -145,6 +145,18 @@ class Filing:
         raw = self._read_form(mail)
         if raw is None:
             incident = self.correlate(session, mail, row)
+            commands, _errors = cmd.parse_commands(mail.text, mail.subject,
+                                                   state_codes={s.code for s in self.registry})
+            if commands:
+                reason = ("the message contains instructions (" + ", ".join(c.line for c in commands)
+                          + ") that only the Secretariat can give; it will consider the request")
+                self.mailer.reply(session, "held", row, mail, now, lang=self._lang(session, state),
+                                  state_code=state, incident=incident, context={"reason": reason})
+                self.mailer.notify_secretariat(session, row, f"{state} asks: "
+                                               + "; ".join(c.line for c in commands), now,
+                                               incident=incident)
+                return HandlerResult.held(f"instructions from {state} held for the Secretariat",
+                                          incident_id=incident.id if incident else None)
             if incident is not None:
                 return self._state_letter(session, row, mail, incident, state, now)
             err = SenderError([no_form_error(self.catalog)], kind=None, raw=None)
@@ -166,8 +178,7 @@ class Filing:
         return self._views(session, row, mail, data, state, now)
 
     def _lang(self, session: Session, state: str) -> str:
-        row = repo.get_state(session, state)
-        return row.language if row else "en"
+        return self.mailer.mail_lang(state)
 
     def _correction(self, session: Session, row: InboundMessage, mail: InboundMail,
                     err: SenderError, state: str, now: datetime) -> HandlerResult:

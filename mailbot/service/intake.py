@@ -32,12 +32,13 @@ from mailbot.service.handlers import HandlerResult, Handlers
 from mailbot.store import repo
 from mailbot.store.blobs import safe_filename, sha256_hex
 from mailbot.store.db import transaction
-from mailbot.store.tables import AttachmentRecord, InboundMessage
+from mailbot.store.tables import AttachmentRecord, InboundMessage, MessageLocation
 
 log = logging.getLogger("mailbot.intake")
 
 PROCESSED, QUARANTINE, IGNORED = "processed", "quarantine", "ignored"
 REPLAYABLE = ("quarantined", "held")
+CONTEXT_TTL = 10.0  # seconds the registered addresses are cached for classification
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,18 @@ class Intake:
         self.settings = app.settings
         self.handlers = handlers or Handlers(app)
         self.clock = clock or utcnow
+        self._context: tuple[float, MailContext] | None = None
 
     # -- context ---------------------------------------------------------------------------
 
     def mail_context(self, session: Session) -> MailContext:
+        """Who is who, cached for a few seconds (a ``states import`` shows within that time)."""
+        now = time.monotonic()
+        if self._context is not None and now - self._context[0] < CONTEXT_TTL:
+            return self._context[1]
         focal, secretariat = repo.known_addresses(session)
         desk = self.settings.desk
-        return MailContext(
+        ctx = MailContext(
             bot_addresses=frozenset(a.lower() for a in desk.addresses),
             msgid_domain=desk.msgid_domain,
             loop_header=desk.loop_header,
@@ -99,6 +105,8 @@ class Intake:
             focal_points=focal,
             authserv_ids=frozenset(desk.authserv_ids),
         )
+        self._context = (now, ctx)
+        return ctx
 
     # -- the pipeline ----------------------------------------------------------------------
 
@@ -131,7 +139,8 @@ class Intake:
             except ParseError as exc:
                 mail, parse_error = None, str(exc)
             key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
-            for prior in repo.messages_by_key(session, key):
+            priors = repo.messages_by_key(session, key)
+            for prior in priors:
                 if prior.content_hash == digest or fetched.oversized:
                     return self._seen_again(session, prior, fetched, now)
             row = InboundMessage(
@@ -148,9 +157,10 @@ class Intake:
                 status="received",
             )
             session.add(row)
+            session.add(MessageLocation(message=row, mailbox=fetched.mailbox,
+                                        uidvalidity=fetched.uidvalidity, uid=fetched.uid, seen_at=now))
             session.flush()
-            repo.add_location(session, row, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
-            prior_rows = [p for p in repo.messages_by_key(session, key) if p.id != row.id]
+            prior_rows = priors
             if prior_rows:
                 return self._finish(row, HandlerResult.ignore(
                     f"duplicate Message-ID {key} with different content (first seen as "

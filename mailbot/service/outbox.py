@@ -24,16 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from mailbot.domain.states import StateInfo
 from mailbot.domain.types import InboundMail
 from mailbot.mail.render import Renderer, build_message, make_message_id
 from mailbot.mail.smtp import SendResult, SmtpSender, TemporaryFailure
+from mailbot.service.registry import registry
 from mailbot.store import repo
 from mailbot.store.db import transaction
 from mailbot.store.tables import (
     InboundMessage,
     Incident,
     OutboxMessage,
-    State,
     Submission,
 )
 
@@ -74,6 +75,7 @@ class Mailer:
         auto: str = "auto-generated",
         cap: bool = True,
         not_before: datetime | None = None,
+        known_new: bool = False,
     ) -> OutboxMessage | None:
         own = {a.lower() for a in self.settings.desk.addresses}
         recipients = [a for a in dict.fromkeys(x.lower() for x in to) if a and a not in own]
@@ -104,7 +106,7 @@ class Mailer:
             if over:
                 row.status = "held"
                 row.last_error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
-        return row if repo.enqueue(session, row) else None
+        return row if repo.enqueue(session, row, known_new=known_new) else None
 
     def render_row(self, row: OutboxMessage) -> bytes:
         """Render a queued decision into the bytes to send (once: a resend reuses them)."""
@@ -129,10 +131,10 @@ class Mailer:
     def base_context(self, session: Session, lang: str, state_code: str | None,
                      incident: Incident | None, now: datetime) -> dict[str, Any]:
         """What every note verbale needs: reference line, date, addressee, confidentiality."""
-        state = session.get(State, state_code) if state_code else None
+        state = self.state_info(state_code)
         reference = incident.reference if incident else None
         return {
-            "state_name": self.state_name(state, lang) if state else None,
+            "state_name": state.display_name(lang) if state else None,
             "observer": bool(state and state.observer),
             "reference": reference,
             "note_reference": f"LA/COD/61-31/{reference}" if reference else "LA/COD/61-31",
@@ -140,10 +142,19 @@ class Mailer:
             "confidential": False,
         }
 
-    def state_name(self, state: State, lang: str) -> str:
-        from mailbot.service.registry import state_display_name
+    def state_info(self, code: str | None) -> StateInfo | None:
+        """A State as the registry (config/states.toml) describes it: names, language."""
+        reg = registry(self.settings)
+        return reg.get(code) if code and code in reg else None
 
-        return state_display_name(self.settings, state.code, lang) or state.name
+    def state_name(self, code: str, lang: str) -> str:
+        state = self.state_info(code)
+        return state.display_name(lang) if state else code
+
+    def mail_lang(self, code: str | None) -> str:
+        """The State's working language when its mails exist in it, else English."""
+        state = self.state_info(code)
+        return state.language if state and state.language in ("en", "fr", "es") else "en"
 
     # -- replies to a received message --------------------------------------------------------
 
@@ -216,31 +227,37 @@ class Mailer:
         attached = [a for a in atts if a.verdict == "ok" and a.size <= limit]
         listed = [a for a in atts if a.verdict == "ok" and a.size > limit]
         files = [(a.safe_name, a.content_type, self.app.blobs.get(a.sha256)) for a in attached]
-        reporter_row = session.get(State, reporter)
         from mailbot.store import timeq
 
         cycle = timeq.open_cycle(session)
+        focal = repo.focal_point_map(session)
+        states = [st for st in repo.states_with_focal_points(session) if st.code != reporter]
+        keys = {st.code: f"circulation:{sub.id}:{st.code}" for st in states}
+        done = repo.existing_keys(session, list(keys.values()))
+        listing = ([{"name": a.safe_name, "size": a.size, "attached": True} for a in attached]
+                   + [{"name": a.safe_name, "size": a.size, "attached": False} for a in listed])
+        by_lang: dict[str, dict[str, Any]] = {}  # what every note in one language shares
+        leaves_at = self.circulation_time(sub, now)
         n = 0
-        for state in repo.states_with_focal_points(session):
-            if state.code == reporter:
+        for state in states:
+            if keys[state.code] in done:
                 continue
-            lang = state.language if state.language in ("en", "fr", "es") else "en"
-            self.queue(
-                session, kind="circulation", key=f"circulation:{sub.id}:{state.code}",
-                to=repo.focal_points_of(session, state.code), lang=lang, now=now,
-                state_code=state.code, incident=incident, submission=sub, cap=False,
-                context={
+            lang = self.mail_lang(state.code)
+            if lang not in by_lang:
+                by_lang[lang] = {
                     "report_kind": sub.kind,
-                    "reporting_state": self.state_name(reporter_row, lang) if reporter_row else reporter,
+                    "reporting_state": self.state_name(reporter, lang),
                     "communication_date": sub.received_at.date(),
                     "summary": submission_summary(self.settings, sub, lang),
                     "cycle": cycle_label(cycle.session) if cycle else "",
-                    "attachments": [{"name": a.safe_name, "size": a.size, "attached": True}
-                                    for a in attached]
-                    + [{"name": a.safe_name, "size": a.size, "attached": False} for a in listed],
+                    "attachments": listing,
                     "request_address": self.settings.desk.secretariat_review,
-                },
-                attachments=files, not_before=self.circulation_time(sub, now),
+                }
+            self.queue(
+                session, kind="circulation", key=keys[state.code], to=focal.get(state.code, []),
+                lang=lang, now=now, state_code=state.code, incident=incident, submission=sub,
+                cap=False, context=by_lang[lang], attachments=files, not_before=leaves_at,
+                known_new=True,
             )
             n += 1
         return n
@@ -264,16 +281,14 @@ class Mailer:
         """Para 11 (c): draw the attention of a State concerned, with a pre-filled follow-up form."""
         from mailbot.service.registry import followup_form
 
-        state = session.get(State, state_code)
-        reporter = session.get(State, sub.state_code)
-        lang = state.language if state and state.language in ("en", "fr", "es") else "en"
+        lang = self.mail_lang(state_code)
         self.queue(
             session, kind="attention", key=f"attention:{incident.id}:{state_code}",
             to=repo.focal_points_of(session, state_code), lang=lang, now=now,
             state_code=state_code, incident=incident, submission=sub, cap=False,
             context={
                 "role": role,
-                "reporting_state": self.state_name(reporter, lang) if reporter else sub.state_code,
+                "reporting_state": self.state_name(sub.state_code, lang),
                 "communication_date": sub.received_at.date(),
                 "incident_date": incident.occurred_on,
                 "place": incident.place or "",

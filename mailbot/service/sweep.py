@@ -20,7 +20,7 @@ from mailbot.service.outbox import Mailer, failure_entry, message_summary
 from mailbot.service.registry import followup_form, registry
 from mailbot.store import repo, timeq
 from mailbot.store.db import transaction
-from mailbot.store.tables import Incident, State
+from mailbot.store.tables import Incident
 
 log = logging.getLogger("mailbot.sweep")
 
@@ -44,8 +44,7 @@ class Sweeper:
                     incident = session.get(Incident, row.incident_id)
                     assert incident is not None
                     if isinstance(action, Remind):
-                        state = session.get(State, action.state_code)
-                        lang = state.language if state and state.language in ("en", "fr", "es") else "en"
+                        lang = mailer.mail_lang(action.state_code)
                         form = followup_form(self.settings, incident.reference, action.state_code,
                                              row.role, lang)
                         out = mailer.queue(

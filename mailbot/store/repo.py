@@ -256,18 +256,53 @@ def incident_outbox(session: Session, incident_id: int) -> list[OutboxMessage]:
 # --- Outbox ----------------------------------------------------------------------------------
 
 
-def enqueue(session: Session, row: OutboxMessage) -> bool:
-    """Add an outbox row unless one with the same key exists; True when added."""
-    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == row.key))
-    if exists is not None:
+def enqueue(session: Session, row: OutboxMessage, known_new: bool = False) -> bool:
+    """Add an outbox row unless one with the same key exists; True when added.
+
+    Rows are flushed with the transaction, not one by one; the keys added in this
+    session are remembered so that a key is never added twice before the flush.
+    ``known_new`` skips the lookup when the caller checked a batch of keys at once
+    (:func:`existing_keys`).
+    """
+    added: set[str] = session.info.setdefault("outbox_keys", set())
+    if row.key in added:
         return False
+    if not known_new:
+        with session.no_autoflush:
+            exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == row.key))
+        if exists is not None:
+            return False
+    added.add(row.key)
     session.add(row)
     for address in row.recipients:
         row.results.append(
             OutboxRecipient(address=address, status="pending", created_at=row.created_at)
         )
-    session.flush()
     return True
+
+
+def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` the outbox holds already (one query for a batch of decisions)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start:start + 500])
+        found.update(session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk))))
+    added: set[str] = session.info.get("outbox_keys", set())
+    return found | (set(keys) & added)
+
+
+def focal_point_map(session: Session) -> dict[str, list[str]]:
+    """Every State's active focal-point addresses (one query, for circulations)."""
+    out: dict[str, list[str]] = {}
+    rows = session.execute(
+        select(Address.state_code, Address.address).where(
+            Address.role == "focal_point", Address.active.is_(True), Address.state_code.is_not(None)
+        ).order_by(Address.address)
+    )
+    for code, address in rows:
+        if code:
+            out.setdefault(code, []).append(address)
+    return out
 
 
 def automatic_mail_count(session: Session, address: str, since: datetime) -> int:

@@ -135,9 +135,13 @@ def test_help_bad_commands_and_commands_from_a_state(desk: Desk) -> None:
     assert "error: #extnd is not a command; did you mean #extend?" in bad
     assert "error: #extend needs a duration like 30d" in bad
 
-    # the State's command changed nothing: it is filed as Kenya's letter on the incident
+    # the State's command changed nothing: it is held for the Secretariat on the incident,
+    # Kenya is told so politely and the Secretariat is told what Kenya asked
     letters = [m for m in json.loads(desk.cli("messages", "list", "--json").stdout) if m["from"] == KEN]
-    assert [(m["class"], m["reason"]) for m in letters] == [("state", f"letter filed on {ref}")]
+    assert [(m["class"], m["status"], m["incident"]) for m in letters] == [("state", "held", ref)]
+    assert len(outbox(desk, "held")) == 1
+    notices = outbox(desk, "secretariat_notice")
+    assert len(notices) == 1 and notices[0]["to"] == ["secretariat@example.test"]
     ob = owed(desk)
     assert str(ob["10a"]["due_at"]).startswith(DUE.date().isoformat())
     assert ob["10a"]["reminders_sent"] == 1

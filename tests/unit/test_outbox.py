@@ -122,6 +122,7 @@ def queue(app: App, key: str, *to: str) -> int:
                         status="pending", attempts=0, next_attempt_at=T0, created_at=T0)
     with transaction(app.sessions) as session:
         assert repo.enqueue(session, row)
+        session.flush()
         return row.id
 
 

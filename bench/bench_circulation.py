@@ -34,7 +34,7 @@ from mailstack.stack import MailStack, focal_point_address  # noqa: E402
 from mailbot.config import load_settings  # noqa: E402
 from mailbot.domain.forms import FormKind, render_blank  # noqa: E402
 from mailbot.mail.imap import Watcher  # noqa: E402
-from mailbot.mail.smtp import tls_context  # noqa: E402
+from mailbot.mail.tls import tls_context  # noqa: E402
 from mailbot.service.app import App  # noqa: E402
 from mailbot.service.clock import utcnow  # noqa: E402
 from mailbot.service.outbox import Dispatcher  # noqa: E402

@@ -26,6 +26,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import MailboxSettings
+from mailbot.mail.tls import tls_context
 
 log = logging.getLogger("mailbot.imap")
 
@@ -41,12 +42,6 @@ class FetchedMail:
     oversized: bool
 
 
-def ssl_context(ca_file: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_file or None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
 class MailboxConnection:
     """One logged-in IMAP connection; every method must be called from its owner thread."""
 
@@ -60,7 +55,7 @@ class MailboxConnection:
 
     def connect(self) -> None:
         s = self.settings
-        ctx = ssl_context(s.ca_file) if s.tls != "none" else None
+        ctx = tls_context(s.ca_file) if s.tls != "none" else None
         client = IMAPClient(s.host, port=s.port, ssl=s.tls == "tls", ssl_context=ctx,
                             timeout=s.timeout)
         try:

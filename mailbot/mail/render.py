@@ -135,6 +135,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 
+from mailbot.domain.forms import format_date as long_date
+
 __all__ = [
     "LANGUAGES",
     "MAIL_NAMES",
@@ -200,52 +202,6 @@ class RenderedMail:
 
 # --------------------------------------------------------------------------- formatting
 
-_MONTHS: dict[str, tuple[str, ...]] = {
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "es": (
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ),
-}
-
-
 def _base_lang(lang: str) -> str:
     base = lang.strip().lower().replace("_", "-").split("-", 1)[0]
     return base if base in LANGUAGES else FALLBACK_LANGUAGE
@@ -255,14 +211,7 @@ def format_date(d: date, lang: str) -> str:
     """A date as the Secretariat writes it: 20 November 2026 / 20 novembre 2026 / 20 de ..."""
     if isinstance(d, datetime):
         d = _as_utc(d).date()
-    lang = _base_lang(lang)
-    month = _MONTHS[lang][d.month - 1]
-    if lang == "fr":
-        day = "1er" if d.day == 1 else str(d.day)
-        return f"{day} {month} {d.year}"
-    if lang == "es":
-        return f"{d.day} de {month} de {d.year}"
-    return f"{d.day} {month} {d.year}"
+    return long_date(d, _base_lang(lang))
 
 
 def format_datetime(dt: datetime, lang: str) -> str:

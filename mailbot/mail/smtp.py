@@ -11,7 +11,6 @@ per recipient in :class:`SendResult`, not as an exception.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 import aiosmtplib
 
 from mailbot.config import SmtpSettings
+from mailbot.mail.tls import tls_context
 
 
 class TemporaryFailure(Exception):
@@ -38,12 +38,6 @@ class SendResult:
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
     error: str = ""
     permanent_failure: bool = False
-
-
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_file or None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
 
 
 class SmtpConnection:

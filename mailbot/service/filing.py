@@ -134,6 +134,9 @@ class Filing:
     # -- a State's mail ----------------------------------------------------------------------
 
     def _read_form(self, mail: InboundMail) -> RawForm | None:
+        in_body = find_form(mail, self.catalog, [], html_to_text=html_to_text)
+        if (in_body is not None and in_body.kind is not None) or not mail.attachments:
+            return in_body  # attachments are read (PDF text is slow) only when the body has none
         from_attachments = [f for a in mail.attachments
                             if (f := form_from_attachment(a, self.catalog)) is not None]
         return find_form(mail, self.catalog, from_attachments, html_to_text=html_to_text)

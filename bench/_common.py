@@ -370,7 +370,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
             samples.append((count, round(rss_mb(), 1)))
         return folder
 
-    watcher = Watcher(settings.mailbox, handle)
+    watcher = Watcher(settings.mailbox, handle, before_move=service.intake.barrier)
     profiler = None
     if profile:
         import cProfile

@@ -190,9 +190,11 @@ class Watcher:
 
     def __init__(self, settings: MailboxSettings, handle: Handler,
                  on_batch: Callable[[int], None] | None = None,
-                 connection: MailboxConnection | None = None) -> None:
+                 connection: MailboxConnection | None = None,
+                 before_move: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.handle = handle
+        self.before_move = before_move or (lambda: None)
         self.on_batch = on_batch or (lambda n: None)
         self.conn = connection or MailboxConnection(settings)
         self.stop_event = threading.Event()
@@ -216,6 +218,7 @@ class Watcher:
                 moves: dict[str, list[int]] = defaultdict(list)
                 for fetched in self.conn.fetch(batch):
                     moves[self.handle(fetched)].append(fetched.uid)
+                self.before_move()  # what was committed is on disk before the mail leaves
                 for folder, done in moves.items():
                     self.conn.move(done, folder)
                 total += sum(len(v) for v in moves.values())

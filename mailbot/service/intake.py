@@ -86,6 +86,9 @@ class Intake:
         self.handlers = handlers or Handlers(app)
         self.clock = clock or utcnow
         self._context: tuple[float, MailContext] | None = None
+        #: fsync each blob as it is written; the watcher turns this off and calls
+        #: :meth:`barrier` once per batch instead, before it moves the mail
+        self.durable = True
 
     # -- context ---------------------------------------------------------------------------
 
@@ -108,12 +111,18 @@ class Intake:
         self._context = (now, ctx)
         return ctx
 
+    def barrier(self) -> None:
+        """Make the batch just processed durable (raw mail, attachments, SQLite WAL)."""
+        from mailbot.store.blobs import sync
+
+        sync()
+
     # -- the pipeline ----------------------------------------------------------------------
 
     def process(self, fetched: Fetched) -> Outcome:
         started = time.perf_counter()
         now = self.clock()
-        digest = self.app.blobs.put(fetched.raw)
+        digest = self.app.blobs.put(fetched.raw, durable=self.durable)
         try:
             outcome = self._process(fetched, digest, now)
         except Exception as exc:  # a bug or a database failure: park the message, go on
@@ -229,7 +238,7 @@ class Intake:
                             blocked_extensions=policy.blocked_extensions,
                             max_size=policy.max_attachment_size)
             total += att.size
-            digest = self.app.blobs.put(att.data)
+            digest = self.app.blobs.put(att.data, durable=self.durable)
             session.add(AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
                                          content_type=att.content_type[:255], size=att.size,
                                          verdict=verdict.verdict))

@@ -47,6 +47,7 @@ class Service:
         self.settings = app.settings
         self.clock = clock
         self.intake = Intake(app, clock=clock)
+        self.intake.durable = False  # one barrier per batch, before the move (Watcher)
         self.dispatcher = Dispatcher(app, clock=clock)
         self.stats = RunStats()
         self._wake: asyncio.Event | None = None
@@ -93,7 +94,7 @@ class Service:
 
     def run_once(self) -> RunStats:
         """Process what is in the inbox, queue what fell due, send what is due, and return."""
-        watcher = Watcher(self.settings.mailbox, self.handle)
+        watcher = Watcher(self.settings.mailbox, self.handle, before_move=self.intake.barrier)
         watcher.run_once()
         self.stats.reminders = self.sweep()
         sent = asyncio.run(self.dispatch_all())
@@ -128,7 +129,8 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, stop.set)
-        watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done)
+        watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done,
+                          before_move=self.intake.barrier)
         scheduler = build_scheduler(self)
         scheduler.start()
         watcher.start()

@@ -36,8 +36,13 @@ class BlobStore:
             raise ValueError(f"not a SHA-256 digest: {digest!r}")
         return self.root / digest[:2] / digest[2:4] / digest
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` durably and return its digest (idempotent)."""
+    def put(self, data: bytes, durable: bool = True) -> str:
+        """Store ``data`` and return its digest (idempotent).
+
+        ``durable=False`` skips the per-file fsync; the caller must then call
+        :func:`sync` before anything depends on the blob surviving a power loss
+        (intake does so once per batch, before it moves mail out of the inbox).
+        """
         digest = sha256_hex(data)
         target = self.path_for(digest)
         if target.exists():
@@ -48,7 +53,8 @@ class BlobStore:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -68,6 +74,11 @@ class BlobStore:
         for p in self.root.glob("*/*/*"):
             if _HEX.match(p.name):
                 yield p.name
+
+
+def sync() -> None:
+    """Make every write so far durable (blobs and an SQLite WAL alike), in one call."""
+    os.sync()
 
 
 def safe_filename(name: str | None, fallback: str = "attachment") -> str:

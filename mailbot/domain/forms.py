@@ -124,6 +124,22 @@ def _fold(text: str) -> str:
     return _NOT_ALNUM.sub(" ", text.casefold()).strip()
 
 
+def _label_end(body: str, folded: str, length: int) -> int | None:
+    """Where, in ``body``, the first ``length`` folded characters end.
+
+    Only a prefix of the line is mapped (a value on the same line may be a
+    whole page); the whole line is mapped only when the prefix is too short.
+    """
+    n = min(len(body), 4 * length + 16)
+    mapped, idx = _fold_map(body[:n])
+    if n < len(body) and not (len(mapped) > length and folded.startswith(mapped[: length + 1])):
+        mapped, idx = _fold_map(body)
+        n = len(body)
+    if n == len(body) and mapped != folded:
+        return None
+    return idx[length - 1] + 1
+
+
 def _fold_map(text: str) -> tuple[str, list[int]]:
     """:func:`_fold` plus, for each output character, the index of its source character."""
     out: list[str] = []
@@ -375,18 +391,16 @@ class FormCatalog:
         folded = _fold(body)
         if not folded:
             return None
-        idx: list[int] | None = None
         for key in self._by_first.get(folded.split(" ", 1)[0], ()):
             if not folded.startswith(key) or (len(folded) > len(key) and folded[len(key)] != " "):
                 continue
             owners = self._labels[key]
             if kind is not None and kind not in owners:
                 continue
-            if idx is None:
-                mapped, idx = _fold_map(body)
-                if mapped != folded:  # cannot happen for sane text; refuse rather than guess
-                    return None
-            rest = body[idx[len(key) - 1] + 1:]
+            end = _label_end(body, folded, len(key))
+            if end is None:  # cannot happen for sane text; refuse rather than guess
+                return None
+            rest = body[end:]
             m = _AFTER_LABEL.match(rest)
             # a label needs a colon (or "|", or a question mark) or nothing after it
             if m is None or not (m.group("q") or m.group("sep") or m.end() == len(rest)):

@@ -231,6 +231,7 @@ class Intake:
                            mail: InboundMail) -> list[str]:
         policy = self.settings.policy
         problems: list[str] = []
+        records: list[AttachmentRecord] = []
         total = 0
         for i, att in enumerate(mail.attachments, 1):
             name = safe_filename(att.filename, f"attachment-{i}")
@@ -239,11 +240,14 @@ class Intake:
                             max_size=policy.max_attachment_size)
             total += att.size
             digest = self.app.blobs.put(att.data, durable=self.durable)
-            session.add(AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
-                                         content_type=att.content_type[:255], size=att.size,
-                                         verdict=verdict.verdict))
+            record = AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
+                                      content_type=att.content_type[:255], size=att.size,
+                                      verdict=verdict.verdict)
+            session.add(record)
+            records.append(record)
             if verdict.verdict != "ok":
                 problems.append(verdict.reason)
+        repo.remember_attachments(session, row.id, records)
         if total > policy.max_attachments_total:
             problems.append(f"attachments total {total} bytes, over the limit of "
                             f"{policy.max_attachments_total}")

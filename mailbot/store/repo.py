@@ -173,7 +173,15 @@ def list_messages(
     return list(session.scalars(q))
 
 
+def remember_attachments(session: Session, message_id: int, rows: list[AttachmentRecord]) -> None:
+    """Intake records a message's attachments here, so filing need not query them back."""
+    session.info.setdefault("attachments", {})[message_id] = rows
+
+
 def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
+    known: dict[int, list[AttachmentRecord]] = session.info.get("attachments", {})
+    if message_id in known:
+        return list(known[message_id])
     return list(
         session.scalars(
             select(AttachmentRecord).where(AttachmentRecord.message_id == message_id)

@@ -18,9 +18,13 @@ from mailbot.store.tables import Cycle, Incident, Obligation
 
 
 def open_cycle(session: Session) -> Cycle | None:
-    return session.scalar(
-        select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
-    )
+    """The open reporting cycle (looked up once per transaction)."""
+    if "open_cycle" not in session.info:
+        session.info["open_cycle"] = session.scalar(
+            select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
+        )
+    cycle: Cycle | None = session.info["open_cycle"]
+    return cycle
 
 
 def cycle_by_session(session: Session, number: int) -> Cycle | None:
@@ -37,6 +41,7 @@ def add_cycle(session: Session, number: int, deadline: date, now: datetime) -> C
     cycle = Cycle(session=number, deadline=deadline, opened_at=now, status="open")
     session.add(cycle)
     session.flush()
+    session.info["open_cycle"] = cycle
     return cycle
 
 

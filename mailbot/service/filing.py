@@ -14,7 +14,7 @@ carried out here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from mailbot.domain.forms import (
     FormKind,
     RawForm,
     SenderError,
+    extract_form,
     find_form,
     find_references,
     no_form_error,
@@ -55,6 +56,7 @@ from mailbot.store.tables import (
     Incident,
     IncidentParty,
     Obligation,
+    OutboxMessage,
     Submission,
 )
 
@@ -146,6 +148,9 @@ class Filing:
         state = cls.state_code
         assert state is not None
         raw = self._read_form(mail)
+        acked = self._acknowledged(session, mail, state)
+        if acked is not None and (raw is None or self._quotes_ack(raw, acked[1])):
+            return self._ack_reply(session, row, mail, acked[0], state, now)
         if raw is None:
             incident = self.correlate(session, mail, row)
             commands, _errors = cmd.parse_commands(mail.text, mail.subject,
@@ -375,6 +380,48 @@ class Filing:
                                            "circulation mails withdrawn", incident_id=incident.id)
         return HandlerResult.processed(f"letter filed on {incident.reference}",
                                        incident_id=incident.id)
+
+    def _acknowledged(self, session: Session, mail: InboundMail,
+                      state: str) -> tuple[Submission, OutboxMessage] | None:
+        """The sender's submission whose acknowledgement this mail answers, if any."""
+        for out in repo.find_outbox_by_message_ids(session, list(mail.thread_ids)):
+            if out.kind.startswith("ack_") and out.submission_id and out.state_code == state:
+                sub = session.get(Submission, out.submission_id)
+                if sub is not None:
+                    return sub, out
+        return None
+
+    def _quotes_ack(self, raw: RawForm, ack: OutboxMessage) -> bool:
+        """The form read from a reply is only our acknowledgement's summary, quoted back."""
+        from mailbot.service.outbox import thaw
+
+        text = self.mailer.renderer.render(ack.kind, ack.lang, thaw(ack.context)).text
+        quoted = extract_form(text, self.catalog)
+        if quoted is None:
+            return False
+
+        def words(values: Mapping[str, str]) -> dict[str, str]:
+            return {k: " ".join(str(v).split()).casefold() for k, v in values.items() if str(v).strip()}
+
+        return words(raw.values) == words(quoted.values)
+
+    def _ack_reply(self, session: Session, row: InboundMessage, mail: InboundMail, sub: Submission,
+                   state: str, now: datetime) -> HandlerResult:
+        """A reply to an acknowledgement that brings no new form: an objection, or a letter."""
+        incident = session.get(Incident, sub.incident_id) if sub.incident_id else None
+        if self._asks_no_circulation(mail.text):
+            n = self.mailer.withdraw_submission(session, sub)
+            if incident is not None:
+                n += self.mailer.withdraw_circulation(session, incident, state, now)
+            return HandlerResult.processed(f"{state} asked not to circulate its {sub.kind} "
+                                           f"(submission {sub.id}); {n} pending circulation mails "
+                                           "withdrawn", incident_id=incident.id if incident else None)
+        if incident is not None:
+            return self._state_letter(session, row, mail, incident, state, now)
+        self.mailer.notify_secretariat(session, row, f"reply from {state} to the acknowledgement "
+                                       f"of its {sub.kind} (submission {sub.id})", now)
+        return HandlerResult.processed(f"reply to the acknowledgement of submission {sub.id}; "
+                                       "filed for the Secretariat")
 
     @staticmethod
     def _asks_no_circulation(text: str) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from mailbot.domain.classify import unplussed
 from mailbot.domain.states import StateInfo
 from mailbot.domain.types import InboundMail
 from mailbot.mail.render import Renderer, build_message, make_message_id
@@ -53,6 +54,7 @@ class Mailer:
         self.app = app
         self.settings = app.settings
         self.renderer = Renderer(self.settings.templates_dir)
+        self._registry = registry(self.settings)
 
     # -- the one way to queue a mail ----------------------------------------------------------
 
@@ -77,8 +79,9 @@ class Mailer:
         not_before: datetime | None = None,
         known_new: bool = False,
     ) -> OutboxMessage | None:
-        own = {a.lower() for a in self.settings.desk.addresses}
-        recipients = [a for a in dict.fromkeys(x.lower() for x in to) if a and a not in own]
+        own = {unplussed(a) for a in self.settings.desk.addresses}
+        recipients = [a for a in dict.fromkeys(x.strip().lower() for x in to)
+                      if a and unplussed(a) not in own]  # desk+token@ is the desk too
         if not recipients:
             return None
         ctx = self.base_context(session, lang, state_code, incident, now)
@@ -144,7 +147,7 @@ class Mailer:
 
     def state_info(self, code: str | None) -> StateInfo | None:
         """A State as the registry (config/states.toml) describes it: names, language."""
-        reg = registry(self.settings)
+        reg = self._registry
         return reg.get(code) if code and code in reg else None
 
     def state_name(self, code: str, lang: str) -> str:
@@ -266,14 +269,18 @@ class Mailer:
                              now: datetime) -> int:
         n = 0
         for sub in repo.incident_submissions(session, incident.id):
-            if sub.state_code != state:
-                continue
-            sub.circulation = "confidential"
-            for out in repo.incident_outbox(session, incident.id):
-                if out.kind == "circulation" and out.submission_id == sub.id and \
-                        out.status in ("pending", "held"):
-                    out.status, out.last_error = "cancelled", "the reporting State asked not to circulate"
-                    n += 1
+            if sub.state_code == state:
+                n += self.withdraw_submission(session, sub)
+        return n
+
+    def withdraw_submission(self, session: Session, sub: Submission) -> int:
+        """The reporting State objects: the submission becomes confidential, unsent notes stop."""
+        sub.circulation = "confidential"
+        n = 0
+        for out in repo.submission_outbox(session, sub.id):
+            if out.kind == "circulation" and out.status in ("pending", "held"):
+                out.status, out.last_error = "cancelled", "the reporting State asked not to circulate"
+                n += 1
         return n
 
     def attention(self, session: Session, incident: Incident, sub: Submission, state_code: str,
@@ -282,6 +289,9 @@ class Mailer:
         from mailbot.service.registry import followup_form
 
         lang = self.mail_lang(state_code)
+        # the States concerned learn that a violation was reported, never the words of a report
+        # its State asked not to circulate (a State's own place name is its report's text too)
+        confidential = sub.circulation != "circulate"
         self.queue(
             session, kind="attention", key=f"attention:{incident.id}:{state_code}",
             to=repo.focal_points_of(session, state_code), lang=lang, now=now,
@@ -291,7 +301,8 @@ class Mailer:
                 "reporting_state": self.state_name(sub.state_code, lang),
                 "communication_date": sub.received_at.date(),
                 "incident_date": incident.occurred_on,
-                "place": incident.place or "",
+                "place": "" if confidential else incident.place or "",
+                "confidential": confidential,
                 "due_date": (due or now).date(),
                 "followup_form": followup_form(self.settings, incident.reference, state_code,
                                                role, lang),

@@ -46,7 +46,9 @@ def make_engine(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that flush explicitly (where an id is needed) and at commit, not before
+    every query: a filed report writes its rows in a few batched statements."""
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

@@ -119,14 +119,14 @@ def record_bounce(session: Session, address: str, permanent: bool, now: datetime
 
 
 def message_at(session: Session, mailbox: str, uidvalidity: int, uid: int) -> InboundMessage | None:
-    loc = session.scalar(
-        select(MessageLocation).where(
+    return session.scalar(
+        select(InboundMessage).join(MessageLocation, MessageLocation.message_id == InboundMessage.id)
+        .where(
             MessageLocation.mailbox == mailbox,
             MessageLocation.uidvalidity == uidvalidity,
             MessageLocation.uid == uid,
         )
     )
-    return loc.message if loc else None
 
 
 def messages_by_key(session: Session, key: str) -> list[InboundMessage]:
@@ -261,6 +261,15 @@ def incident_outbox(session: Session, incident_id: int) -> list[OutboxMessage]:
     )
 
 
+def submission_outbox(session: Session, submission_id: int) -> list[OutboxMessage]:
+    return list(
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.submission_id == submission_id)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
 # --- Outbox ----------------------------------------------------------------------------------
 
 
@@ -314,7 +323,7 @@ def focal_point_map(session: Session) -> dict[str, list[str]]:
 
 
 def automatic_mail_count(session: Session, address: str, since: datetime) -> int:
-    """How many automatic mails were queued for ``address`` since ``since`` (daily cap)."""
+    """How many automatic answers were queued for ``address`` since ``since`` (daily cap)."""
     q = (
         select(func.count())
         .select_from(OutboxRecipient)
@@ -323,6 +332,9 @@ def automatic_mail_count(session: Session, address: str, since: datetime) -> int
             OutboxRecipient.address == address,
             OutboxRecipient.created_at >= since,
             OutboxMessage.status != "held",
+            # the cap is against answer loops: notes the desk decides to send (circulations,
+            # notices, reminders) are not answers and must not crowd out the answers
+            OutboxMessage.auto_submitted == "auto-replied",
         )
     )
     return int(session.scalar(q) or 0)

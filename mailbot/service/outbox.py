@@ -391,7 +391,7 @@ class Dispatcher:
         batch = limit or self.settings.smtp.batch_size
         with transaction(self.app.sessions) as session:
             rows = repo.claim_due(session, now, self.worker, batch, stale_after=timedelta(minutes=10))
-            ready = [r for r in rows if self._rendered(r)]
+            ready = [r for r in rows if self._still_wanted(session, r) and self._rendered(r)]
             # a retry goes only to the recipients that have not received the mail yet
             claimed = [(r.id, [x.address for x in r.results if x.status == "pending"] or r.recipients,
                         r.raw or b"") for r in ready]
@@ -414,6 +414,18 @@ class Dispatcher:
         except OSError as exc:
             self._release_unsent(claimed, f"connection failed: {exc}", self.clock(), stats)
         return stats
+
+    @staticmethod
+    def _still_wanted(session: Session, row: OutboxMessage) -> bool:
+        """A circulation whose State withdrew it since it was queued (or claimed) is not sent."""
+        if row.kind != "circulation" or row.submission_id is None:
+            return True
+        sub = session.get(Submission, row.submission_id)
+        if sub is None or sub.circulation == "circulate":
+            return True
+        row.status, row.last_error = "cancelled", "the reporting State asked not to circulate"
+        row.claimed_at = None
+        return False
 
     def _rendered(self, row: OutboxMessage) -> bool:
         """Render a row on its first claim; a row that cannot be rendered fails, reported."""

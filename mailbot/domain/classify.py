@@ -373,6 +373,9 @@ def auth_failed_for_registered(f: Facts) -> Hit | None:
         failures.append("dkim=fail (no dkim=pass)")
     if "fail" in by_method.get("spf", set()):
         failures.append("spf=fail")
+    if not failures and not any("pass" in by_method.get(m, set()) for m in ("dmarc", "dkim", "spf")):
+        # the trusted server checked and vouched for nothing: reports count only when it does
+        failures.append("no dmarc, dkim or spf pass")
     if not failures:
         return None
     servers = ", ".join(sorted({r.authserv_id for r in f.auth}))

@@ -222,13 +222,14 @@ class Filing:
     def _submission(self, session: Session, row: InboundMessage, data: FormData, state: str,
                     now: datetime, incident_id: int | None = None) -> Submission:
         cycle = timeq.open_cycle(session)
-        sub = Submission(
-            kind=data.kind.value, state_code=state, incident_id=incident_id,
-            cycle_id=cycle.id if cycle else None, message_id=row.id,
-            fields=jsonable(data.values), extra_lines=list(data.unknown_lines),
-            circulation=data.circulation, circulation_defaulted=data.circulation_defaulted,
-            status="accepted", late=bool(cycle and now.date() > cycle.deadline), received_at=now,
-        )
+        # a replayed message that was held before: its held submission is taken up again
+        sub = repo.submission_of_message(session, row.id) or Submission(message_id=row.id)
+        sub.kind, sub.state_code, sub.incident_id = data.kind.value, state, incident_id
+        sub.cycle_id = cycle.id if cycle else None
+        sub.fields, sub.extra_lines = jsonable(data.values), list(data.unknown_lines)
+        sub.circulation, sub.circulation_defaulted = data.circulation, data.circulation_defaulted
+        sub.status, sub.hold_reason = "accepted", None
+        sub.late, sub.received_at = bool(cycle and row.received_at.date() > cycle.deadline), row.received_at
         session.add(sub)
         session.flush()
         for att in repo.attachments_of(session, row.id):

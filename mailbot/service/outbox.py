@@ -165,7 +165,10 @@ class Mailer:
               now: datetime, *, lang: str, context: dict[str, Any], state_code: str | None = None,
               incident: Incident | None = None, submission: Submission | None = None,
               attachments: Sequence[tuple[str, str, bytes]] = (), cap: bool = True) -> None:
-        to = mail.reply_to or ((mail.from_addr,) if mail.from_addr else ())
+        # answers go to the From address only: for a State, its registered address (an
+        # acknowledgement carries the report's text, which a Reply-To could send elsewhere);
+        # for anyone else, one address, so a message cannot make the desk mail a list
+        to = (mail.from_addr,) if mail.from_addr else ()
         context = {"received_at": row.received_at, "original_subject": row.subject,
                    "sender_address": row.from_addr, **context}
         self.queue(session, kind=kind, key=f"{kind}:msg:{row.id}", to=to, lang=lang,

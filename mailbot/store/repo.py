@@ -243,6 +243,10 @@ def incident_messages(session: Session, incident_id: int) -> list[InboundMessage
     )
 
 
+def submission_of_message(session: Session, message_id: int) -> Submission | None:
+    return session.scalar(select(Submission).where(Submission.message_id == message_id).limit(1))
+
+
 def incident_submissions(session: Session, incident_id: int) -> list[Submission]:
     return list(
         session.scalars(

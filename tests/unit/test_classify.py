@@ -355,10 +355,16 @@ RULE_CASES: list[tuple[str, InboundMail, MailClass, tuple[str, ...]]] = [
         ("from-focal-point",),
     ),
     (
-        "spf=softfail is not a failure",
-        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail"),)),
+        "spf=softfail is not a failure when dkim passes",
+        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail; dkim=pass"),)),
         K.STATE,
         ("from-focal-point",),
+    ),
+    (
+        "a trusted server that vouches for nothing: held as spoofed",
+        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail; dkim=none"),)),
+        K.SPOOFED,
+        ("auth-failed-for-registered", "from-focal-point"),
     ),
     (
         "dmarc=fail written by an untrusted server",

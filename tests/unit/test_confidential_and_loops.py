@@ -228,8 +228,9 @@ def test_daily_cap_counts_answers_not_the_notes_a_state_receives(app: App) -> No
     assert correction.status == "pending", correction.last_error
 
 
-def test_reply_to_the_desk_under_a_subaddress_is_not_answered(app: App) -> None:
+def test_answers_go_to_the_from_address_never_to_reply_to(app: App) -> None:
     out = Sender(app).send("Hello", "Question", sender="someone@elsewhere.example",
-                           headers={"Reply-To": "MailBot+DCM-2026-0001@example.test"})
+                           headers={"Reply-To": "MailBot+DCM-2026-0001@example.test, list@lists.example"})
     assert out.status == "held"
-    assert [r.kind for r, _t in mails(app)] == []
+    assert [(r.kind, r.recipients) for r, _t in mails(app)] == [
+        ("unknown_sender", ["someone@elsewhere.example"])]

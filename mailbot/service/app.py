@@ -13,12 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.config import Settings
 from mailbot.store.blobs import BlobStore
-from mailbot.store.db import make_engine, session_factory
+from mailbot.store.db import Engine, Session, make_engine, session_factory, sessionmaker
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from mailbot.domain import commands as cmd
 from mailbot.domain import obligations as ob
 from mailbot.domain.types import InboundMail
 from mailbot.store import repo, timeq
+from mailbot.store.db import Session
 from mailbot.store.tables import Incident, Obligation
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
-from sqlalchemy.orm import Session
 
 from mailbot.domain import commands as cmd
 from mailbot.domain.forms import (
@@ -51,6 +50,7 @@ from mailbot.mail.parse import html_to_text
 from mailbot.service.app import read_toml
 from mailbot.service.handlers import HandlerResult
 from mailbot.store import repo, timeq
+from mailbot.store.db import Session
 from mailbot.store.tables import (
     InboundMessage,
     Incident,

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from mailbot.domain.types import Classification, InboundMail, MailClass
 from mailbot.mail.bounces import bounce_info
 from mailbot.store import repo
+from mailbot.store.db import Session
 from mailbot.store.tables import InboundMessage
 
 if TYPE_CHECKING:

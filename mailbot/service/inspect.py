@@ -153,20 +153,12 @@ def list_cycles(app: App) -> list[dict[str, Any]]:
 
 
 def show_cycle(app: App, number: int) -> dict[str, Any]:
-    from sqlalchemy import func, select
-
-    from mailbot.store.tables import Submission
-
     with app.sessions() as session:
         c = timeq.cycle_by_session(session, number)
         if c is None:
             raise LookupError(f"no cycle for session {number}")
-        counts = session.execute(
-            select(Submission.kind, Submission.late, func.count())
-            .where(Submission.cycle_id == c.id).group_by(Submission.kind, Submission.late))
-        subs = {f"{k}{' (late)' if late else ''}": int(n) for k, late, n in counts}
-        circulars = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.key.like(f"circular:{number}:%"))) or 0
+        subs = {f"{kind}{' (late)' if late else ''}": n
+                for (kind, late), n in timeq.cycle_submission_counts(session, c.id).items()}
         return {"session": c.session, "status": c.status, "opened_at": _iso(c.opened_at),
-                "deadline": _iso(c.deadline), "circular_notes": int(circulars),
-                "submissions": subs}
+                "deadline": _iso(c.deadline),
+                "circular_notes": timeq.circular_count(session, number), "submissions": subs}

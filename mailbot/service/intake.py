@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from mailbot.domain.attachments import judge
 from mailbot.domain.classify import classify
 from mailbot.domain.types import Classification, InboundMail, MailContext
@@ -31,7 +29,7 @@ from mailbot.service.app import App
 from mailbot.service.handlers import HandlerResult, Handlers
 from mailbot.store import repo
 from mailbot.store.blobs import safe_filename, sha256_hex
-from mailbot.store.db import transaction
+from mailbot.store.db import Session, transaction
 from mailbot.store.tables import AttachmentRecord, InboundMessage, MessageLocation
 
 log = logging.getLogger("mailbot.intake")

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
 from mailbot.domain.classify import unplussed
 from mailbot.domain.states import StateInfo
 from mailbot.domain.types import InboundMail
@@ -31,7 +29,7 @@ from mailbot.mail.render import Renderer, build_message, make_message_id
 from mailbot.mail.smtp import SendResult, SmtpSender, TemporaryFailure
 from mailbot.service.registry import registry
 from mailbot.store import repo
-from mailbot.store.db import transaction
+from mailbot.store.db import Session, transaction
 from mailbot.store.tables import (
     InboundMessage,
     Incident,

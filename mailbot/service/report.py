@@ -35,7 +35,6 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Cm, Length, Pt
 from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph as DocxParagraph
-from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Settings
 from mailbot.domain.ratifications import (
@@ -55,6 +54,7 @@ from mailbot.domain.report import (
     format_long_date,
 )
 from mailbot.store import reporting
+from mailbot.store.db import Session, sessionmaker
 
 __all__ = [
     "FORMATS",

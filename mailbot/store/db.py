@@ -23,6 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+#: The session types the service layer annotates with (it imports them from here,
+#: so that the store stays the only package that imports SQLAlchemy).
+__all__ = ["Engine", "Session", "make_engine", "session_factory", "sessionmaker", "transaction",
+           "upgrade"]
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.obligations import ObligationView
-from mailbot.store.tables import Cycle, Incident, Obligation
+from mailbot.store.tables import Cycle, Incident, Obligation, OutboxMessage, Submission
 
 
 def open_cycle(session: Session) -> Cycle | None:
@@ -86,3 +86,17 @@ def all_obligations(session: Session, status: str | None = None) -> list[tuple[O
 
 def open_views(session: Session) -> list[tuple[ObligationView, Obligation]]:
     return [(view_of(o, ref), o) for o, ref in all_obligations(session, "open")]
+
+
+def cycle_submission_counts(session: Session, cycle_id: int) -> dict[tuple[str, bool], int]:
+    """Submissions of a cycle by (kind, late)."""
+    rows = session.execute(
+        select(Submission.kind, Submission.late, func.count())
+        .where(Submission.cycle_id == cycle_id).group_by(Submission.kind, Submission.late))
+    return {(kind, bool(late)): int(n) for kind, late, n in rows}
+
+
+def circular_count(session: Session, number: int) -> int:
+    """How many circular notes the cycle for GA session ``number`` queued."""
+    return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.key.like(f"circular:{number}:%"))) or 0)

@@ -187,6 +187,8 @@ def test_opening_a_cycle_sends_one_circular_note_with_the_blank_forms_to_every_s
     assert "session 83" in out and f"queued for {len(TEST_STATES)} States" in out, out
     cycles = json.loads(desk.cli("cycle", "list", "--json").stdout)
     assert [c["session"] for c in cycles] == [83]
+    shown = json.loads(desk.cli("cycle", "show", "83", "--json").stdout)
+    assert shown["circular_notes"] == len(TEST_STATES) and shown["submissions"] == {}
     out = desk.run_once()
     assert f"sent {len(TEST_STATES)}," in out, out
 

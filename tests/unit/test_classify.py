@@ -7,13 +7,11 @@ directly so each rule can be exercised alone.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from eml_fixtures import FIXTURES
+from eml_fixtures import load_eml_fixtures as _load_eml_fixtures
 
 from mailbot.domain.classify import (
     PRECEDENCE,
@@ -25,21 +23,6 @@ from mailbot.domain.classify import (
 from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
 from mailbot.mail.bounces import bounce_info
 from mailbot.mail.parse import parse_message
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eml"
-
-
-def _load_eml_fixtures() -> ModuleType:
-    """tests/fixtures/eml/make_fixtures.py under a name of its own (forms/ has one too)."""
-    name = "eml_make_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_fixtures.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
 
 #: the desk and the people the fixtures are written for
 CTX: MailContext = _load_eml_fixtures().CONTEXT

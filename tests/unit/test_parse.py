@@ -7,35 +7,19 @@ intake turns into a quarantine); any other exception would stop intake.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import sysconfig
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from eml_fixtures import FIXTURES
+from eml_fixtures import load_eml_fixtures as _load_eml_fixtures
 
 from mailbot.domain.classify import classify
 from mailbot.domain.types import InboundMail, MailClass, MailContext
 from mailbot.mail.bounces import SCAN_LIMIT, BounceInfo, bounce_info, bounced_addresses
 from mailbot.mail.parse import MAX_DEPTH, ParseError, parse_message
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eml"
-
-
-def _load_eml_fixtures() -> ModuleType:
-    """tests/fixtures/eml/make_fixtures.py under a name of its own (forms/ has one too)."""
-    name = "eml_make_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_fixtures.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
 
 _FIXTURES_MODULE = _load_eml_fixtures()
 CONTEXT: MailContext = _FIXTURES_MODULE.CONTEXT

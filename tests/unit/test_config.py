@@ -86,3 +86,20 @@ def test_cli_fails_at_start_up_naming_the_key(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "mailbox.port: got 'nine', expected a whole number" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_states_import_names_the_bad_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "focal.toml"
+    bad.write_text('[[focal_point]]\nstate = "FRA"\naddress = "fp.fra@example.test"\n\n'
+                   '[[focal_point]]\nstate = "XYZ"\naddress = "fp.xyz@example.test"\n\n'
+                   '[[focal_point]]\nstate = "DEU"\naddress = "not an address"\n')
+    env = {"PATH": "/usr/bin:/bin", "MAILBOT_STORAGE__DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "mailbot", "states", "import", str(bad)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown State 'XYZ' in focal_point #2" in proc.stderr
+    assert "focal_point #3" in proc.stderr and "Traceback" not in proc.stderr
+    listed = subprocess.run([sys.executable, "-m", "mailbot", "states", "list"],
+                            capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "FRA  fr  France" in listed.stdout
+    assert len(listed.stdout.splitlines()) == 195

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from mailbot.cli.core import settings_of
 from mailbot.service.app import App
+
+T = TypeVar("T")
 
 
 def emit(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
@@ -46,6 +48,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def found(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, with a lookup that finds nothing reported as one line (exit 2)."""
+    from mailbot.cli import UserError
+
+    try:
+        return fn(*args)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _app(args: argparse.Namespace) -> App:
     return App(settings_of(args, check=False))
 
@@ -59,25 +71,16 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
 
 
 def cmd_messages_show(args: argparse.Namespace) -> int:
-    from mailbot.cli import UserError
     from mailbot.service.inspect import show_message
 
-    try:
-        emit(show_message(_app(args), args.id), args.json)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
+    emit(found(show_message, _app(args), args.id), args.json)
     return 0
 
 
 def cmd_messages_replay(args: argparse.Namespace) -> int:
-    from mailbot.cli import UserError
     from mailbot.service.runner import Service
 
-    app = App(settings_of(args))
-    try:
-        outcome, moved = Service(app).replay(args.id)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
+    outcome, moved = found(Service(App(settings_of(args))).replay, args.id)
     print(f"message {outcome.row_id}: {outcome.status} ({outcome.classification}); "
           f"{outcome.reason or ''}" + (f"; moved to {outcome.folder} on the server" if moved else ""))
     return 0
@@ -92,13 +95,9 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents_show(args: argparse.Namespace) -> int:
-    from mailbot.cli import UserError
     from mailbot.service.inspect import show_incident
 
-    try:
-        emit(show_incident(_app(args), args.reference), args.json)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
+    emit(found(show_incident, _app(args), args.reference), args.json)
     return 0
 
 

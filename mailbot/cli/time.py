@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from mailbot.cli.core import settings_of
-from mailbot.cli.inspect import emit
+from mailbot.cli.inspect import emit, found
 from mailbot.service.app import App
 from mailbot.service.clock import utcnow
 
@@ -41,13 +41,9 @@ def cmd_cycle_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cycle_show(args: argparse.Namespace) -> int:
-    from mailbot.cli import UserError
     from mailbot.service.inspect import show_cycle
 
-    try:
-        emit(show_cycle(App(settings_of(args, check=False)), args.session), args.json)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
+    emit(found(show_cycle, App(settings_of(args, check=False)), args.session), args.json)
     return 0
 
 
@@ -63,18 +59,14 @@ def cmd_obligations_list(args: argparse.Namespace) -> int:
 
 def cmd_obligation_control(args: argparse.Namespace) -> int:
     """``mailbot obligations extend|waive|fulfil``: the CLI twin of the mail commands."""
-    from mailbot.cli import UserError
     from mailbot.service.commands import apply_control
 
     app = App(settings_of(args, check=False))
     by = timedelta(days=args.days) if getattr(args, "days", None) else None
     until = getattr(args, "until", None)
-    try:
-        line = apply_control(app, args.action, args.reference, args.state, by=by, until=until,
-                             reason=getattr(args, "reason", "") or "", now=utcnow())
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-    print(line)
+    print(found(lambda: apply_control(app, args.action, args.reference, args.state, by=by,
+                                      until=until, reason=getattr(args, "reason", "") or "",
+                                      now=utcnow())))
     return 0
 
 

@@ -63,8 +63,10 @@ class CommandRunner:
         except ReportError as exc:  # an unknown cycle is the officer's to fix: answer, never park
             raise LookupError(str(exc)) from None
 
-    def _target(self, session: Session, c: cmd.Extend | cmd.Waive | cmd.Fulfilled,
-                mail: InboundMail | None, incident: Incident | None) -> Obligation:
+    def _targets(self, session: Session, c: cmd.Extend | cmd.Waive | cmd.Fulfilled,
+                 mail: InboundMail | None, incident: Incident | None) -> list[Obligation]:
+        """The obligations a command is about: the one the replied-to reminder or escalation
+        concerned, else every open obligation of one State on the incident."""
         if c.reference:
             incident = repo.incident_by_reference(session, c.reference)
             if incident is None:
@@ -75,45 +77,53 @@ class CommandRunner:
                 obligation_id = int(out.key.split(":")[1].split("@")[0])
                 found = session.get(Obligation, obligation_id)
                 if found is not None and (incident is None or found.incident_id == incident.id):
-                    return found
+                    return [found]
         if incident is None:
             raise LookupError("name the incident (e.g. #extend DCM-2026-0007 30d) or reply to "
                               "a mail about it")
         state = c.state or next((o.state_code for o in replied if o.state_code), None)
         candidates = [o for o in timeq.open_obligations(session, incident.id)
                       if state is None or o.state_code == state]
-        if len(candidates) == 1:
-            return candidates[0]
         if not candidates:
             raise LookupError(f"no open obligation on {incident.reference}"
                               + (f" for {state}" if state else ""))
-        owed = ", ".join(f"{o.state_code} {o.paragraph}" for o in candidates)
-        raise LookupError(f"{incident.reference} has several open obligations ({owed}); "
-                          "name the State, e.g. #waive " + incident.reference + " FRA")
+        states = sorted({o.state_code for o in candidates})
+        if len(states) > 1:
+            owed = ", ".join(f"{o.state_code} {o.paragraph}" for o in candidates)
+            raise LookupError(f"{incident.reference} has open obligations of several States "
+                              f"({owed}); name the State, e.g. #waive {incident.reference} {states[0]}")
+        return candidates
 
     def apply(self, session: Session, c: cmd.Command, mail: InboundMail | None,
               incident: Incident | None, now: datetime) -> str:
-        """Apply #extend, #waive or #fulfilled to the obligation it concerns; one line back."""
+        """Apply #extend, #waive or #fulfilled to the obligations it concerns; one line back."""
         assert isinstance(c, cmd.Extend | cmd.Waive | cmd.Fulfilled)
-        row = self._target(session, c, mail, incident)
-        inc = session.get(Incident, row.incident_id)
+        rows = self._targets(session, c, mail, incident)
+        inc = session.get(Incident, rows[0].incident_id)
         ref = inc.reference if inc else "?"
-        view = timeq.view_of(row, ref)
-        what = f"{ref} {row.state_code} para {row.paragraph}"
+        what = f"{ref} {rows[0].state_code} para " + ", ".join(r.paragraph for r in rows)
         if isinstance(c, cmd.Extend):
-            due = ob.extend(view, c.by, now=now) if c.by else ob.extend_until(view, c.until)  # type: ignore[arg-type]
-            new = ob.restart(view, due)
-            row.due_at, row.reminders_sent = new.due_at, new.reminders_sent
-            row.last_reminded_at, row.escalated_at = None, None
-            row.note = f"extended by the Secretariat on {now:%Y-%m-%d}: {c.reason}".strip(": ")
-            return f"{c.line}: {what} now due {due:%Y-%m-%d}"
-        if isinstance(c, cmd.Waive):
-            row.status, row.note = "waived", c.reason or "waived by the Secretariat"
-            self._close_if_done(session, inc)
-            return f"{c.line}: {what} waived"
-        row.status, row.note = "fulfilled", c.reason or "marked fulfilled by the Secretariat"
+            dues = []
+            for row in rows:
+                view = timeq.view_of(row, ref)
+                if c.by is not None:
+                    due = ob.extend(view, c.by, now=now)
+                elif c.until is not None:
+                    due = ob.extend_until(view, c.until)
+                else:
+                    raise LookupError(cmd.EXTEND_USAGE)
+                new = ob.restart(view, due)
+                row.due_at, row.reminders_sent = new.due_at, new.reminders_sent
+                row.last_reminded_at, row.escalated_at = None, None
+                row.note = f"extended by the Secretariat on {now:%Y-%m-%d}: {c.reason}".strip(": ")
+                dues.append(f"{due:%Y-%m-%d}")
+            return f"{c.line}: {what} now due {', '.join(dict.fromkeys(dues))}"
+        status, default = (("waived", "waived by the Secretariat") if isinstance(c, cmd.Waive)
+                           else ("fulfilled", "marked fulfilled by the Secretariat"))
+        for row in rows:
+            row.status, row.note = status, c.reason or default
         self._close_if_done(session, inc)
-        return f"{c.line}: {what} marked fulfilled"
+        return f"{c.line}: {what} {'waived' if status == 'waived' else 'marked fulfilled'}"
 
     @staticmethod
     def _close_if_done(session: Session, incident: Incident | None) -> None:

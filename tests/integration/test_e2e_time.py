@@ -213,3 +213,26 @@ def test_opening_a_cycle_sends_one_circular_note_with_the_blank_forms_to_every_s
     assert len(outbox(desk, "circular")) == len(TEST_STATES)
     for code in TEST_STATES:
         assert len(desk.stack.fetch_all(focal_point_address(code))) == 1, code
+
+
+def test_obligations_controlled_from_the_command_line(desk: Desk) -> None:
+    desk.send(FRA, violation_form(desk, offender_state="Germany"), "Violation report")
+    desk.run_once()
+    ref = json.loads(desk.cli("incidents", "list", "--json").stdout)[0]["reference"]
+    # Kenya owes 10 (a) and 10 (b), Germany (where the offenders are) a gentle 10 (b)
+    several = desk.cli("obligations", "waive", ref, check=False)
+    assert several.returncode == 2 and "several States" in several.stderr
+    assert "Traceback" not in several.stderr
+    out = desk.cli("obligations", "waive", ref, "--state", "DEU", "--reason", "offenders left").stdout
+    assert f"{ref} DEU para 10b waived" in out
+    out = desk.cli("obligations", "extend", ref, "--state", "KEN", "--until", "2099-01-31").stdout
+    assert f"{ref} KEN para 10a, 10b now due 2099-01-31" in out
+    due = {o["paragraph"]: o["due_at"] for o in obligations(desk) if o["state"] == "KEN"}
+    assert all(str(d).startswith("2099-01-31") for d in due.values())
+    out = desk.cli("obligations", "fulfil", ref, "--state", "KEN", "--reason", "note of 3 March").stdout
+    assert "marked fulfilled" in out
+    assert not [o for o in obligations(desk) if o["status"] == "open"]
+    assert json.loads(desk.cli("incidents", "show", ref, "--json").stdout)["status"] == "closed"
+    missing = desk.cli("incidents", "show", "DCM-1999-0001", check=False)
+    assert missing.returncode == 2 and "no incident DCM-1999-0001" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -10,7 +10,7 @@ Tests that use the stack are marked ``mailstack`` automatically, so
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +45,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "mailstack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.mailstack)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say in the log which real components the run used: the mail stack and both databases."""
+    calls = {
+        outcome: [r for r in terminalreporter.stats.get(outcome, []) if getattr(r, "when", "") == "call"]
+        for outcome in ("passed", "failed")
+    }
+    if not calls["passed"] and not calls["failed"]:
+        return
+
+    def count(pred: Callable[[pytest.TestReport], bool]) -> str:
+        ok = sum(1 for r in calls["passed"] if pred(r))
+        bad = sum(1 for r in calls["failed"] if pred(r))
+        return f"{ok} passed" + (f", {bad} failed" if bad else "")
+
+    def database(name: str) -> Callable[[pytest.TestReport], bool]:
+        return lambda r: "test_database.py" in r.nodeid and f"[{name}]" in r.nodeid
+
+    terminalreporter.write_sep("-", "real components used")
+    terminalreporter.write_line("Dovecot + Postfix mail stack: " + count(lambda r: "mailstack" in r.keywords))
+    terminalreporter.write_line("database tests on SQLite: " + count(database("sqlite")))
+    terminalreporter.write_line("database tests on PostgreSQL: " + count(database("postgresql")))

@@ -13,24 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tomllib
 from pathlib import Path
-from typing import Any
 
 from mailbot.config import Settings, build_settings, config_path, load_settings
 from mailbot.domain.forms import (
     LANGUAGES,
-    FormCatalog,
-    FormCatalogError,
     FormKind,
-    SenderError,
-    find_form,
-    find_references,
     render_blank,
     summary,
-    validate,
 )
-from mailbot.domain.states import RegistryError, StateRegistry, parse_focal_points
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,43 +60,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(path, check=False)
 
 
-def _toml(path: Path) -> dict[str, Any]:
-    from mailbot.cli import UserError
-
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
-
-
-def load_catalog(settings: Settings) -> FormCatalog:
-    from mailbot.cli import UserError
-
-    path = settings.path(settings.desk.forms_file)
-    try:
-        return FormCatalog.from_toml_data(_toml(path))
-    except FormCatalogError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
-def load_registry(settings: Settings) -> StateRegistry:
-    from mailbot.cli import UserError
-
-    path = settings.path(settings.desk.states_file)
-    try:
-        return StateRegistry.from_toml_data(_toml(path))
-    except RegistryError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from mailbot.cli import UserError
+    from mailbot.service.admin import ImportError_, load_catalog
 
-    settings = _settings(args)
-    catalog = load_catalog(settings)
+    try:
+        catalog = load_catalog(_settings(args))
+    except ImportError_ as exc:
+        raise UserError(str(exc)) from None
     kind = FormKind(args.kind)
     if args.fmt == "txt":
         text = render_blank(catalog, kind, args.lang)
@@ -126,55 +88,42 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from mailbot.cli import UserError
-    from mailbot.mail.formfiles import form_from_attachment
-    from mailbot.mail.parse import ParseError, html_to_text, parse_message
+    from mailbot.mail.parse import ParseError
+    from mailbot.service.admin import ImportError_
+    from mailbot.service.formcheck import check_form
 
-    settings = _settings(args)
-    catalog = load_catalog(settings)
-    registry = load_registry(settings)
     try:
         raw_bytes = Path(args.eml).read_bytes()
     except OSError as exc:
         raise UserError(f"{args.eml}: cannot read ({exc.strerror})") from None
     try:
-        mail = parse_message(raw_bytes)
-    except ParseError as exc:
+        result = check_form(_settings(args), raw_bytes, args.known_reference)
+    except (ParseError, ImportError_) as exc:
         raise UserError(f"{args.eml}: {exc}") from None
-    sender_state = _sender_state(settings, registry, mail.from_addr)
-    print(f"From:          {mail.from_addr or '(none)'}")
-    print(f"Sender State:  {sender_state or '(not a registered focal point)'}")
-    refs = find_references(mail.subject)
-    if refs:
-        print(f"Subject refs:  {', '.join(refs)}")
-    attachment_forms = [f for f in (form_from_attachment(a, catalog) for a in mail.attachments)
-                        if f is not None]
-    raw = find_form(mail, catalog, attachment_forms, html_to_text=html_to_text)
+    catalog, lang = result.catalog, args.lang
+    print(f"From:          {result.sender or '(none)'}")
+    print(f"Sender State:  {result.sender_state or '(not a registered focal point)'}")
+    if result.subject_references:
+        print(f"Subject refs:  {', '.join(result.subject_references)}")
+    raw = result.raw
     if raw is not None:
         print(f"Form:          {raw.kind.value if raw.kind else '(unclear)'} (from {raw.source})")
-    known = set(args.known_reference) if args.known_reference is not None else None
-
-    def exists(ref: str) -> bool:
-        return known is None or ref in known
-
-    try:
-        data = validate(raw, catalog, registry, sender_state=sender_state,
-                        reference_exists=exists) if raw is not None else None
-        if data is None:
-            validate_none(catalog)
-    except SenderError as err:
+    err = result.error
+    if err is not None:
         if err.raw is not None and err.raw.values:
             print("\nUnderstood:")
             for name, value in err.raw.values.items():
                 spec = catalog.field(name, err.kind)
-                _print_pair(spec.label.get(args.lang) if spec else name, value)
+                _print_pair(spec.label.get(lang) if spec else name, value)
         _print_unknown(err.raw.unknown_lines if err.raw else ())
         print(f"\n{len(err.errors)} problem(s):")
         for e in err.errors:
-            print(f"  [{e.code}] {e.describe(catalog, args.lang, err.kind)}")
+            print(f"  [{e.code}] {e.describe(catalog, lang, err.kind)}")
         return 1
+    data = result.data
     assert data is not None
     print("\nUnderstood:")
-    for label, value in summary(catalog, data, args.lang, registry):
+    for label, value in summary(catalog, data, lang, result.registry):
         _print_pair(label, value)
     print(f"\nCirculation:   {data.circulation}"
           + (" (default)" if data.circulation_defaulted else ""))
@@ -183,12 +132,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     _print_unknown(data.unknown_lines)
     print("\nNo problems.")
     return 0
-
-
-def validate_none(catalog: FormCatalog) -> None:
-    from mailbot.domain.forms import require_form
-
-    require_form(None, catalog)
 
 
 def _print_pair(label: str, value: str) -> None:
@@ -203,17 +146,3 @@ def _print_unknown(lines: tuple[str, ...]) -> None:
         print("\nLines not part of any field:")
         for line in lines:
             print(f"  | {line}")
-
-
-def _sender_state(settings: Settings, registry: StateRegistry, address: str) -> str | None:
-    path = settings.path(settings.desk.focal_points_file)
-    if not path.exists():
-        return None
-    try:
-        focal_points, _ = parse_focal_points(_toml(path), registry)
-    except RegistryError:
-        return None
-    for fp in focal_points:
-        if fp.address == address.lower():
-            return fp.state
-    return None

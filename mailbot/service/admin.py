@@ -17,10 +17,18 @@ import aiosmtplib
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbot.config import Settings
-from mailbot.domain.states import RegistryError, StateRegistry, parse_focal_points
+from mailbot.domain.forms import FormCatalog
+from mailbot.domain.states import (
+    FocalPoint,
+    RegistryError,
+    SecretariatAddress,
+    StateRegistry,
+    parse_focal_points,
+)
 from mailbot.mail.imap import MailboxConnection
 from mailbot.mail.smtp import SmtpConnection, TemporaryFailure
 from mailbot.service.app import App, read_toml
+from mailbot.service.registry import catalog, registry
 from mailbot.store import repo
 from mailbot.store.db import current_revision, head_revision, transaction, upgrade
 
@@ -35,24 +43,37 @@ def db_upgrade(app: App) -> str | None:
 
 
 def load_registry(settings: Settings) -> StateRegistry:
-    path = settings.path(settings.desk.states_file)
+    """The State registry of config/states.toml (loaded once), or an error naming the file."""
     try:
-        return StateRegistry.from_toml_data(read_toml(path))
+        return registry(settings)
     except (OSError, ValueError) as exc:
+        raise ImportError_(f"{settings.path(settings.desk.states_file)}: {exc}") from None
+
+
+def load_catalog(settings: Settings) -> FormCatalog:
+    """The forms of config/forms.toml (loaded once), or an error naming the file."""
+    try:
+        return catalog(settings)
+    except (OSError, ValueError) as exc:
+        raise ImportError_(f"{settings.path(settings.desk.forms_file)}: {exc}") from None
+
+
+def load_focal_points(settings: Settings, registry: StateRegistry, focal_file: Path | None = None,
+                      ) -> tuple[list[FocalPoint], list[SecretariatAddress]]:
+    """The focal-point and Secretariat addresses of a file, validated against the registry."""
+    path = focal_file or settings.path(settings.desk.focal_points_file)
+    try:
+        return parse_focal_points(read_toml(path), registry)
+    except FileNotFoundError:
+        raise ImportError_(f"{path}: file not found") from None
+    except (RegistryError, ValueError) as exc:
         raise ImportError_(f"{path}: {exc}") from None
 
 
 def import_states(app: App, focal_file: Path | None = None) -> tuple[int, int, int]:
     """Load all States and the focal-point and Secretariat addresses; returns the counts."""
-    settings = app.settings
-    registry = load_registry(settings)
-    path = focal_file or settings.path(settings.desk.focal_points_file)
-    try:
-        focal, secretariat = parse_focal_points(read_toml(path), registry)
-    except FileNotFoundError:
-        raise ImportError_(f"{path}: file not found") from None
-    except (RegistryError, ValueError) as exc:
-        raise ImportError_(f"{path}: {exc}") from None
+    registry = load_registry(app.settings)
+    focal, secretariat = load_focal_points(app.settings, registry, focal_file)
     with transaction(app.sessions) as session:
         n = repo.upsert_states(session, ((s.code, s.name, s.language, s.observer) for s in registry))
         entries: list[tuple[str, str | None, str, str | None]] = [

@@ -77,6 +77,19 @@ def jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
+    """The form of a message: its body (text, then HTML), else its attachments.
+
+    Attachments are read (a PDF's page text is slow) only when the body has no form.
+    """
+    in_body = find_form(mail, catalog, [], html_to_text=html_to_text)
+    if (in_body is not None and in_body.kind is not None) or not mail.attachments:
+        return in_body
+    from_attachments = [f for a in mail.attachments
+                        if (f := form_from_attachment(a, catalog)) is not None]
+    return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
+
+
 def outstanding_parts(values: dict[str, Any]) -> list[str]:
     """What paragraph 10 (b) still awaits after a follow-up: justice, outcome, prevention."""
     parts = []
@@ -136,12 +149,7 @@ class Filing:
     # -- a State's mail ----------------------------------------------------------------------
 
     def _read_form(self, mail: InboundMail) -> RawForm | None:
-        in_body = find_form(mail, self.catalog, [], html_to_text=html_to_text)
-        if (in_body is not None and in_body.kind is not None) or not mail.attachments:
-            return in_body  # attachments are read (PDF text is slow) only when the body has none
-        from_attachments = [f for a in mail.attachments
-                            if (f := form_from_attachment(a, self.catalog)) is not None]
-        return find_form(mail, self.catalog, from_attachments, html_to_text=html_to_text)
+        return read_form(mail, self.catalog)
 
     def state_mail(self, session: Session, row: InboundMessage, mail: InboundMail,
                    cls: Classification, now: datetime) -> HandlerResult:

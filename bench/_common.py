@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import email
 import email.policy
 import json
@@ -26,7 +25,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -73,17 +72,6 @@ MIX = (
 
 
 # -- the stack and the desk ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def mail_stack() -> Iterator[MailStack]:
-    """A fresh loopback mail stack (its own ports when another run holds the defaults)."""
-    stack = MailStack()
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def make_desk(stack: MailStack, extra: str = "") -> Desk:

@@ -36,10 +36,10 @@ from _common import (
     append_all,
     desk_catalog,
     inbox_count,
-    mail_stack,
     make_desk,
     run_child,
 )
+from mailstack.stack import MailStack
 
 
 def closed_port() -> int:
@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--profile", default="", help="write a cProfile of the intake stage here")
     args = parser.parse_args()
     n = args.messages
-    with mail_stack() as stack:
+    with MailStack() as stack:
         desk = make_desk(stack)
         corpus = Corpus(desk_catalog(desk)).build(n)
         size = sum(len(r) for r in corpus)

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MIX, Corpus, desk_catalog, mail_stack, make_desk, percentile
-from mailstack.stack import BOT_ADDRESS
+from _common import MIX, Corpus, desk_catalog, make_desk, percentile
+from mailstack.stack import BOT_ADDRESS, MailStack
 
 
 def wait_for_line(log: Path, pattern: str, timeout: float) -> None:
@@ -64,7 +64,7 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.5,
                         help="pause after each commit, so the watcher is back in IDLE (0: back to back)")
     args = parser.parse_args()
-    with mail_stack() as stack:
+    with MailStack() as stack:
         desk = make_desk(stack)
         corpus = Corpus(desk_catalog(desk), seed=31)
         kinds = [k for k, _ in MIX]

@@ -33,7 +33,6 @@ from _common import (
     append_all,
     desk_catalog,
     inbox_count,
-    mail_stack,
     make_desk,
     run_child,
     scanned_pdf_bytes,
@@ -86,7 +85,7 @@ def main() -> int:
     parser.add_argument("--big-mb", type=int, default=18, help="size of the PDF annex in MiB")
     parser.add_argument("--skip-big", action="store_true")
     args = parser.parse_args()
-    with mail_stack() as stack:
+    with MailStack() as stack:
         if not args.skip_big:
             part_a(stack, args.big_mb)
         if args.backlog:

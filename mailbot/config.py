@@ -176,10 +176,6 @@ class Settings:
             return self.path(self.desk.templates_dir)
         return REPO_ROOT / "templates"
 
-    @property
-    def bot_address(self) -> str:
-        return self.desk.addresses[0]
-
 
 _SECTIONS: dict[str, type] = {
     "mailbox": MailboxSettings,
@@ -403,5 +399,3 @@ def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Setting
     for section, values in sections.items():
         changes[section] = replace(getattr(settings, section), **values)
     return replace(settings, **changes)
-
-

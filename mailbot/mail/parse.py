@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesFeedParser
 from typing import Any
 
@@ -253,10 +253,3 @@ def parse_message(raw: bytes) -> InboundMail:
         size=len(raw),
         content_type=msg.get_content_type(),
     )
-
-
-def as_email_message(raw: bytes) -> EmailMessage:
-    """The standard library object, for adapters that need details beyond InboundMail."""
-    msg = email.message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    return msg

@@ -15,7 +15,7 @@ carried out here too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
@@ -471,6 +471,3 @@ class Filing:
                           attachments=attachments, cap=False)
         return HandlerResult.processed("Secretariat commands: " + "; ".join(lines)[:900],
                                        incident_id=incident.id if incident else None)
-
-    def due_date_hint(self, now: datetime) -> datetime:
-        return now + timedelta(days=self.settings.policy.reasonable_period_days)

@@ -28,7 +28,7 @@ from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service.app import App
 from mailbot.service.handlers import HandlerResult, Handlers
 from mailbot.store import repo
-from mailbot.store.blobs import safe_filename, sha256_hex
+from mailbot.store.blobs import safe_filename
 from mailbot.store.db import Session, transaction
 from mailbot.store.tables import AttachmentRecord, InboundMessage, MessageLocation
 
@@ -335,7 +335,3 @@ def _looks_like_bounce(mail: InboundMail) -> bool:
         return True
     sender = mail.from_addr.split("@", 1)[0]
     return sender in ("mailer-daemon", "postmaster") or (mail.header("return-path") or "").strip() == "<>"
-
-
-def content_hash(raw: bytes) -> str:
-    return sha256_hex(raw)

@@ -38,11 +38,6 @@ def registry(settings: Settings) -> StateRegistry:
     return _registry(settings.path(settings.desk.states_file))
 
 
-def state_display_name(settings: Settings, code: str, lang: str) -> str | None:
-    reg = registry(settings)
-    return reg.get(code).display_name(lang) if code in reg else None
-
-
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in values.items():

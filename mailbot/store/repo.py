@@ -190,13 +190,6 @@ def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
     )
 
 
-def count_messages(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
-    )
-    return {status: int(n) for status, n in rows}
-
-
 # --- Incidents -------------------------------------------------------------------------------
 
 
@@ -405,17 +398,3 @@ def list_outbox(session: Session, status: str | None = None, limit: int = 200) -
     if status:
         q = q.where(OutboxMessage.status == status)
     return list(session.scalars(q))
-
-
-def outbox_by_message_id(session: Session, message_id: str) -> OutboxMessage | None:
-    return session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
-
-
-def outbox_rows_to(session: Session, address: str, limit: int = 20) -> list[OutboxRecipient]:
-    """Recent delivery records to ``address``, newest first (to match a bounce)."""
-    return list(
-        session.scalars(
-            select(OutboxRecipient).where(OutboxRecipient.address == address)
-            .order_by(OutboxRecipient.id.desc()).limit(limit)
-        )
-    )

@@ -1,7 +1,8 @@
 """Raw bytes -> :class:`InboundMail`: the parse stage of the intake pipeline.
 
-mail-parser reads the top level (the header block: its date, which it reads
-tolerantly); the standard library's ``email`` parser reads the structure and
+mail-parser reads the top level: the Date header, with its tolerant RFC 5322
+reader (obsolete syntax, comments, wrong weekdays), whose diagnostics become
+the message's defects; the standard library's ``email`` parser reads the structure and
 the body parts, fed in chunks and with the light ``compat32`` policy (the
 default policy re-parses every header on every access, which dominated the
 cost of intake), reporting defects such as bad base64.  Headers are decoded
@@ -21,10 +22,9 @@ from datetime import datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesFeedParser
-from typing import Any
 
 import html2text
-import mailparser
+from mailparser.dates import date_diagnostics, parse_mail_date
 
 from mailbot.domain.types import Attachment, InboundMail
 
@@ -51,14 +51,6 @@ def _redecode(value: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", "replace")
-
-
-def _header_block(raw: bytes) -> bytes:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        idx = raw.find(sep)
-        if idx >= 0:
-            return raw[:idx] + sep
-    return raw + b"\n\n"
 
 
 def _addresses(values: list[str]) -> tuple[str, ...]:
@@ -154,10 +146,26 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_maintype() not in ("text", "multipart")
 
 
-def _date(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    return None
+def _top_date(msg: Message, defects: list[str]) -> datetime | None:
+    """The first Date header as a naive UTC datetime, read by mail-parser; None when unreadable.
+
+    mail-parser is given the header itself rather than the whole message: its
+    full parse also walks every part and Received header, which the stdlib
+    parse here does already, and cost more than all the rest of the parse.
+    """
+    raw_date = next((str(v) for n, v in msg.raw_items() if n.lower() == "date"), None)
+    if raw_date is None:
+        return None
+    try:
+        result = parse_mail_date(raw_date)
+        defects.extend(f"Date: {d['reason']}" for d in date_diagnostics(result, raw_date, "date", 0))
+    except Exception:  # a reader bug on hostile input is a defect, not a failure
+        defects.append("unreadable Date")
+        return None
+    value = result.value  # None when no safe timestamp could be read (a diagnostic says why)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=None) if value.tzinfo else value
 
 
 def _filename(part: Message) -> str | None:
@@ -185,7 +193,6 @@ def parse_message(raw: bytes) -> InboundMail:
     if not raw.strip():
         raise ParseError("empty message")
     try:
-        top = mailparser.parse_from_bytes(_header_block(raw))
         msg = _parse_bytes(raw)
     except Exception as exc:  # a parser bug on hostile input must not stop intake
         raise ParseError(f"unreadable message: {type(exc).__name__}: {exc}") from None
@@ -204,11 +211,7 @@ def parse_message(raw: bytes) -> InboundMail:
         from_name = clean(email.utils.getaddresses(values("from")[:1])[0][0])
     subject = values("subject")[0] if values("subject") else ""
     message_id = _msgid(values("message-id")[0] if values("message-id") else None)
-    date = None
-    try:
-        date = _date(top.date)
-    except Exception:
-        defects.append("unreadable Date")
+    date = _top_date(msg, defects)
 
     plain: list[str] = []
     html: list[str] = []

@@ -59,7 +59,7 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
                 },
                 attachments=forms_cache[lang],
             )
-            queued += out is not None
+            queued += out
         cycle.circular_sent_at = now
         return queued
 

@@ -76,12 +76,20 @@ class Mailer:
         cap: bool = True,
         not_before: datetime | None = None,
         known_new: bool = False,
-    ) -> OutboxMessage | None:
+        attachment_refs: Sequence[tuple[str, str, str]] = (),
+    ) -> bool:
+        """Queue one mail (its decision: kind, language, context); False when it is not queued.
+
+        Not queued: no recipient left once the desk's own addresses are removed, or
+        a row with the same key exists.  ``attachments`` are (name, type, bytes),
+        stored in the blob store; ``attachment_refs`` are (name, type, digest) of
+        blobs stored already.
+        """
         own = {unplussed(a) for a in self.settings.desk.addresses}
         recipients = [a for a in dict.fromkeys(x.strip().lower() for x in to)
                       if a and unplussed(a) not in own]  # desk+token@ is the desk too
         if not recipients:
-            return None
+            return False
         ctx = self.base_context(session, lang, state_code, incident, now)
         ctx.update(context)
         message_id = make_message_id(key, self.settings.desk.msgid_domain)
@@ -91,23 +99,25 @@ class Mailer:
             in_reply_to = reply_to.message_id
             references = list(reply_to.references)
         refs = [[name, ctype, self.app.blobs.put(data)] for name, ctype, data in attachments]
-        row = OutboxMessage(
-            key=key, kind=kind, message_id=message_id, recipients=recipients, subject="",
-            lang=lang, context=freeze(ctx), attachment_refs=refs, in_reply_to=in_reply_to,
-            thread_references=references, auto_submitted=auto, raw=None, status="pending",
-            attempts=0, next_attempt_at=not_before or now, state_code=state_code,
-            incident_id=incident.id if incident else None,
-            submission_id=submission.id if submission else None,
-            cause_message_id=cause.id if cause else None, created_at=now,
-        )
+        refs += [list(ref) for ref in attachment_refs]
+        status, error = "pending", None
         if cap:
             since = now - timedelta(days=1)
             limit = self.settings.policy.daily_cap_per_address
             over = [a for a in recipients if repo.automatic_mail_count(session, a, since) >= limit]
             if over:
-                row.status = "held"
-                row.last_error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
-        return row if repo.enqueue(session, row, known_new=known_new) else None
+                status = "held"
+                error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
+        return repo.enqueue(session, {
+            "key": key, "kind": kind, "message_id": message_id, "recipients": recipients,
+            "subject": "", "lang": lang, "context": freeze(ctx), "attachment_refs": refs,
+            "in_reply_to": in_reply_to, "thread_references": references, "auto_submitted": auto,
+            "raw": None, "status": status, "attempts": 0, "next_attempt_at": not_before or now,
+            "last_error": error, "state_code": state_code,
+            "incident_id": incident.id if incident else None,
+            "submission_id": submission.id if submission else None,
+            "cause_message_id": cause.id if cause else None, "created_at": now,
+        }, known_new=known_new)
 
     def render_row(self, row: OutboxMessage) -> bytes:
         """Render a queued decision into the bytes to send (once: a resend reuses them)."""
@@ -230,7 +240,7 @@ class Mailer:
         limit = self.settings.policy.circulation_attachment_limit
         attached = [a for a in atts if a.verdict == "ok" and a.size <= limit]
         listed = [a for a in atts if a.verdict == "ok" and a.size > limit]
-        files = [(a.safe_name, a.content_type, self.app.blobs.get(a.sha256)) for a in attached]
+        files = [(a.safe_name, a.content_type, a.sha256) for a in attached]
         from mailbot.store import timeq
 
         cycle = timeq.open_cycle(session)
@@ -260,7 +270,7 @@ class Mailer:
             self.queue(
                 session, kind="circulation", key=keys[state.code], to=focal.get(state.code, []),
                 lang=lang, now=now, state_code=state.code, incident=incident, submission=sub,
-                cap=False, context=by_lang[lang], attachments=files, not_before=leaves_at,
+                cap=False, context=by_lang[lang], attachment_refs=files, not_before=leaves_at,
                 known_new=True,
             )
             n += 1

@@ -75,7 +75,7 @@ class Sweeper:
                                 "state_name": self._name(action.state_code),
                             })
                         row.escalated_at = now
-                    if out is not None:
+                    if out:
                         queued += 1
         if queued:
             log.info("sweep queued %d reminders/escalations", queued)
@@ -109,4 +109,4 @@ class Sweeper:
                 to=[self.settings.desk.secretariat_review], lang="en", now=now, cap=False,
                 context={"digest_date": now.date(), "held": held, "quarantined": quarantined,
                          "unknown_senders": list(unknown.values()), "delivery_failures": failed})
-            return out is not None
+            return out

@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -52,8 +52,32 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that flush explicitly (where an id is needed) and at commit, not before
-    every query: a filed report writes its rows in a few batched statements."""
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    every query: a filed report writes its rows in a few batched statements.
+
+    Outbox rows queued in a session (``repo.enqueue``) are written before its
+    flush, before its commit and before its next ORM statement, so a query in
+    the same transaction sees them.
+    """
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    event.listen(factory, "before_flush", _write_outbox_before_flush)
+    event.listen(factory, "before_commit", _write_outbox)
+    event.listen(factory, "do_orm_execute", _write_outbox_before_statement)
+    return factory
+
+
+def _write_outbox(session: Session) -> None:
+    from mailbot.store.repo import PENDING_OUTBOX, flush_outbox
+
+    if session.info.get(PENDING_OUTBOX):
+        flush_outbox(session)
+
+
+def _write_outbox_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _write_outbox(session)
+
+
+def _write_outbox_before_statement(state: ORMExecuteState) -> None:
+    _write_outbox(state.session)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from mailbot.store.tables import (
@@ -270,29 +270,51 @@ def submission_outbox(session: Session, submission_id: int) -> list[OutboxMessag
 # --- Outbox ----------------------------------------------------------------------------------
 
 
-def enqueue(session: Session, row: OutboxMessage, known_new: bool = False) -> bool:
-    """Add an outbox row unless one with the same key exists; True when added.
+#: ``session.info`` key of the outbox rows decided in this transaction and not yet written
+PENDING_OUTBOX = "outbox_pending"
 
-    Rows are flushed with the transaction, not one by one; the keys added in this
-    session are remembered so that a key is never added twice before the flush.
-    ``known_new`` skips the lookup when the caller checked a batch of keys at once
-    (:func:`existing_keys`).
+
+def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -> bool:
+    """Queue an outbox row (column values) unless one with the same key exists; True when queued.
+
+    Rows are not ORM objects: a filed report queues half a dozen mails and a
+    circulation one per State, and the unit of work's per-object bookkeeping was
+    most of intake's cost.  They are kept on the session and written with two
+    executemany statements (:func:`flush_outbox`) when the session flushes,
+    commits or runs its next ORM statement, so every query in the transaction
+    still sees them.  The keys queued in this session are remembered, so a key
+    is never queued twice before that.  ``known_new`` skips the lookup when the
+    caller checked a batch of keys at once (:func:`existing_keys`).
     """
     added: set[str] = session.info.setdefault("outbox_keys", set())
-    if row.key in added:
+    key = values["key"]
+    if key in added:
         return False
     if not known_new:
-        with session.no_autoflush:
-            exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == row.key))
+        exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
         if exists is not None:
             return False
-    added.add(row.key)
-    session.add(row)
-    for address in row.recipients:
-        row.results.append(
-            OutboxRecipient(address=address, status="pending", created_at=row.created_at)
-        )
+    added.add(key)
+    session.info.setdefault(PENDING_OUTBOX, []).append(values)
     return True
+
+
+def flush_outbox(session: Session) -> int:
+    """Write the queued outbox rows and one pending result per recipient; how many rows."""
+    pending: list[dict[str, Any]] | None = session.info.pop(PENDING_OUTBOX, None)
+    if not pending:
+        return 0
+    conn = session.connection()
+    ids = conn.execute(
+        insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), pending
+    ).scalars().all()
+    results = [{"outbox_id": outbox_id, "address": address, "status": "pending",
+                "created_at": values["created_at"]}
+               for outbox_id, values in zip(ids, pending, strict=True)
+               for address in values["recipients"]]
+    if results:
+        conn.execute(insert(OutboxRecipient), results)
+    return len(pending)
 
 
 def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:

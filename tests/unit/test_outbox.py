@@ -23,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy import select
 
 from mailbot.config import REPO_ROOT, build_settings, with_overrides
 from mailbot.mail.smtp import SmtpSender
@@ -117,13 +118,15 @@ def queue(app: App, key: str, *to: str) -> int:
     msg["Subject"] = f"Note {key}"
     msg["Message-ID"] = f"<{key}@mailbot.example.test>"
     msg.set_content("A note verbale.\n")
-    row = OutboxMessage(key=key, kind="circulation", message_id=f"<{key}@mailbot.example.test>",
-                        recipients=list(to), subject=f"Note {key}", raw=msg.as_bytes(),
-                        status="pending", attempts=0, next_attempt_at=T0, created_at=T0)
+    values = dict(key=key, kind="circulation", message_id=f"<{key}@mailbot.example.test>",
+                  recipients=list(to), subject=f"Note {key}", raw=msg.as_bytes(),
+                  status="pending", attempts=0, next_attempt_at=T0, created_at=T0)
     with transaction(app.sessions) as session:
-        assert repo.enqueue(session, row)
-        session.flush()
-        return row.id
+        assert repo.enqueue(session, values)
+        assert not repo.enqueue(session, dict(values))  # the same key is queued once
+        oid = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
+        assert oid is not None  # written before the next statement, in the same transaction
+        return oid
 
 
 def dispatch(app: App, now: datetime) -> DispatchStats:

@@ -30,7 +30,7 @@ from mailbot.service.handlers import HandlerResult, Handlers
 from mailbot.store import repo
 from mailbot.store.blobs import safe_filename
 from mailbot.store.db import Session, transaction
-from mailbot.store.tables import AttachmentRecord, InboundMessage, MessageLocation
+from mailbot.store.tables import AttachmentRecord, InboundMessage
 
 log = logging.getLogger("mailbot.intake")
 
@@ -136,9 +136,9 @@ class Intake:
 
     def _process(self, fetched: Fetched, digest: str, now: datetime) -> Outcome:
         with transaction(self.app.sessions) as session:
-            seen = repo.message_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
-            if seen is not None and seen.status != "received":
-                return self._outcome(seen, repeated=True)
+            seen = repo.status_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
+            if seen is not None and seen[1] != "received":
+                return self._outcome(self._row(session, seen[0]), repeated=True)
             mail: InboundMail | None
             parse_error: str | None = None
             try:
@@ -146,42 +146,39 @@ class Intake:
             except ParseError as exc:
                 mail, parse_error = None, str(exc)
             key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
-            priors = repo.messages_by_key(session, key)
-            for prior in priors:
-                if prior.content_hash == digest or fetched.oversized:
-                    return self._seen_again(session, prior, fetched, now)
-            row = InboundMessage(
-                message_key=key,
-                message_id=mail.message_id if mail else None,
-                content_hash=digest,
-                size=fetched.size,
-                from_addr=mail.from_addr if mail else "",
-                subject=(mail.subject if mail else "")[:2000],
-                sent_date=mail.date if mail else None,
-                in_reply_to=mail.in_reply_to if mail else None,
-                references=list(mail.references) if mail else [],
-                received_at=now,
-                status="received",
-            )
-            session.add(row)
-            session.add(MessageLocation(message=row, mailbox=fetched.mailbox,
-                                        uidvalidity=fetched.uidvalidity, uid=fetched.uid, seen_at=now))
-            session.flush()
-            prior_rows = priors
-            if prior_rows:
+            priors = repo.hashes_by_key(session, key)
+            for prior_id, prior_hash in priors:
+                if prior_hash == digest or fetched.oversized:
+                    return self._seen_again(session, self._row(session, prior_id), fetched, now)
+            # classified before the row is written, so that it is written once
+            cls = self._classify(session, mail, fetched.raw) if mail is not None and not priors else None
+            row = repo.record_message(session, {
+                "message_key": key,
+                "message_id": mail.message_id if mail else None,
+                "content_hash": digest,
+                "size": fetched.size,
+                "from_addr": mail.from_addr if mail else "",
+                "subject": (mail.subject if mail else "")[:2000],
+                "sent_date": mail.date if mail else None,
+                "in_reply_to": mail.in_reply_to if mail else None,
+                "references": list(mail.references) if mail else [],
+                "received_at": now,
+                "status": "received",
+                "attempts": 1,
+                "classification": cls.kind.value if cls else None,
+                "rules": list(cls.rules) if cls else [],
+                "notes": list(cls.notes) if cls else [],
+                "state_code": cls.state_code if cls else None,
+            }, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
+            if priors:
                 return self._finish(row, HandlerResult.ignore(
                     f"duplicate Message-ID {key} with different content (first seen as "
-                    f"message {prior_rows[0].id}); not filed again", status="duplicate"),
-                    None, now, duplicate_of=prior_rows[0].id)
-            if mail is None:
+                    f"message {priors[0][0]}); not filed again", status="duplicate"),
+                    None, now, duplicate_of=priors[0][0])
+            if mail is None or cls is None:
                 reason = f"parse failure: {parse_error}"
                 self.handlers.quarantined(session, row, None, None, reason, reason, now)
                 return self._finish(row, HandlerResult.quarantine(reason), None, now)
-            cls = self._classify(session, mail, fetched.raw)
-            row.classification = cls.kind.value
-            row.rules = list(cls.rules)
-            row.notes = list(cls.notes)
-            row.state_code = cls.state_code
             if fetched.oversized:
                 limit = self.settings.mailbox.max_message_size
                 reason = (f"message of {fetched.size} bytes exceeds the limit of {limit} bytes; "
@@ -198,6 +195,12 @@ class Intake:
                 return self._finish(row, HandlerResult.quarantine(reason), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
             return self._finish(row, result, cls, now)
+
+    @staticmethod
+    def _row(session: Session, row_id: int) -> InboundMessage:
+        row = session.get(InboundMessage, row_id)
+        assert row is not None, row_id
+        return row
 
     def _seen_again(self, session: Session, prior: InboundMessage, fetched: Fetched,
                     now: datetime) -> Outcome:

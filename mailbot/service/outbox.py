@@ -104,7 +104,7 @@ class Mailer:
         if cap:
             since = now - timedelta(days=1)
             limit = self.settings.policy.daily_cap_per_address
-            over = [a for a in recipients if repo.automatic_mail_count(session, a, since) >= limit]
+            over = [a for a in recipients if repo.automatic_mail_count(session, a, since, limit) >= limit]
             if over:
                 status = "held"
                 error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"

@@ -278,7 +278,7 @@ class OutboxRecipient(Base):
     __tablename__ = "outbox_recipients"
     id: Mapped[int] = mapped_column(primary_key=True)
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
-    address: Mapped[str] = mapped_column(String(320), index=True)
+    address: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     # pending | sent | refused | bounced
     detail: Mapped[str | None] = mapped_column(Text)
@@ -316,3 +316,5 @@ class Ratification(Base):
 
 
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+# the daily cap counts one address's mails of the last day: a range, not the address's whole history
+Index("ix_outbox_recipients_address_created", OutboxRecipient.address, OutboxRecipient.created_at)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -29,7 +30,7 @@ from mailbot.service.app import App
 from mailbot.service.intake import Fetched, Intake
 from mailbot.store import repo
 from mailbot.store.db import head_revision, transaction
-from mailbot.store.tables import Base, OutboxMessage
+from mailbot.store.tables import Base
 
 PG_URL = os.environ.get("MAILBOT_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 27, 12, 0)
@@ -104,10 +105,10 @@ def test_references_are_per_year_and_never_reused(app: App) -> None:
         assert repo.next_reference(s, "DCM", 2026)[0] == "DCM-2026-0003"
 
 
-def _row(key: str) -> OutboxMessage:
-    return OutboxMessage(key=key, kind="test", message_id=f"<{key}@x>", recipients=["a@example.test"],
-                         subject="s", raw=b"raw", status="pending", attempts=0,
-                         next_attempt_at=NOW, created_at=NOW)
+def _row(key: str) -> dict[str, Any]:
+    return dict(key=key, kind="test", message_id=f"<{key}@x>",
+                recipients=["a@example.test", "b@example.test"], subject="s", raw=b"raw",
+                status="pending", attempts=0, next_attempt_at=NOW, created_at=NOW)
 
 
 def test_outbox_key_enqueues_once_and_claims_are_exclusive(app: App) -> None:
@@ -115,6 +116,12 @@ def test_outbox_key_enqueues_once_and_claims_are_exclusive(app: App) -> None:
         assert repo.enqueue(s, _row("k1")) is True
         assert repo.enqueue(s, _row("k1")) is False
         assert repo.enqueue(s, _row("k2")) is True
+    with transaction(app.sessions) as s:  # written at the commit, each with its recipients
+        assert repo.enqueue(s, _row("k1")) is False
+        rows = repo.list_outbox(s, "pending", 10)
+        assert sorted(r.key for r in rows) == ["k1", "k2"]
+        assert all(sorted(x.address for x in r.results) == ["a@example.test", "b@example.test"]
+                   for r in rows)
     with transaction(app.sessions) as s:
         first = repo.claim_due(s, NOW, "w1", 10, timedelta(minutes=10))
     with transaction(app.sessions) as s:

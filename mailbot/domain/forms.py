@@ -140,8 +140,23 @@ def _label_end(body: str, folded: str, length: int) -> int | None:
     return idx[length - 1] + 1
 
 
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]+")
+
+
 def _fold_map(text: str) -> tuple[str, list[int]]:
     """:func:`_fold` plus, for each output character, the index of its source character."""
+    if text.isascii():  # most lines: runs of letters and digits, no accents to strip
+        parts: list[str] = []
+        where: list[int] = []
+        prev_end = -1
+        for m in _ASCII_ALNUM.finditer(text):
+            if prev_end >= 0:
+                parts.append(" ")
+                where.append(prev_end)
+            parts.append(m.group().lower())
+            where.extend(range(m.start(), m.end()))
+            prev_end = m.end()
+        return "".join(parts), where
     out: list[str] = []
     idx: list[int] = []
     space = True

@@ -290,8 +290,8 @@ def inbox_count(stack: MailStack, user: str = BOT_ADDRESS) -> int:
 # -- measuring ----------------------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -358,7 +358,8 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
             samples.append((count, round(rss_mb(), 1)))
         return folder
 
-    watcher = Watcher(settings.mailbox, handle, before_move=service.intake.barrier)
+    watcher = Watcher(settings.mailbox, handle, before_move=service.intake.barrier,
+                      on_fetched=service.prepare)
     profiler = None
     if profile:
         import cProfile
@@ -372,9 +373,12 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         profiler.disable()
         profiler.dump_stats(profile)
     peak_intake = peak_rss_mb()
+    worker_peaks = [_status_mb("VmHWM", pid) for pid in service.preparer.worker_pids()]
+    service.preparer.close()
     result: dict[str, Any] = {"handled": handled, "intake_s": intake_s, "outcomes": service.stats.outcomes,
                               "rss_start_mb": round(started_at, 1), "peak_rss_mb": round(peak_intake, 1),
-                              "rss_end_mb": round(rss_mb(), 1), "samples": samples}
+                              "rss_end_mb": round(rss_mb(), 1), "samples": samples,
+                              "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks]}
     if dispatch:
         t1 = time.perf_counter()
         service.sweep()

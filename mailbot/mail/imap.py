@@ -191,9 +191,11 @@ class Watcher:
     def __init__(self, settings: MailboxSettings, handle: Handler,
                  on_batch: Callable[[int], None] | None = None,
                  connection: MailboxConnection | None = None,
-                 before_move: Callable[[], None] | None = None) -> None:
+                 before_move: Callable[[], None] | None = None,
+                 on_fetched: Callable[[list[FetchedMail]], None] | None = None) -> None:
         self.settings = settings
         self.handle = handle
+        self.on_fetched = on_fetched or (lambda batch: None)
         self.before_move = before_move or (lambda: None)
         self.on_batch = on_batch or (lambda n: None)
         self.conn = connection or MailboxConnection(settings)
@@ -216,7 +218,9 @@ class Watcher:
             for start in range(0, len(uids), self.settings.batch_size):
                 batch = uids[start:start + self.settings.batch_size]
                 moves: dict[str, list[int]] = defaultdict(list)
-                for fetched in self.conn.fetch(batch):
+                fetched_batch = self.conn.fetch(batch)
+                self.on_fetched(fetched_batch)  # e.g. parse ahead on another core
+                for fetched in fetched_batch:
                     moves[self.handle(fetched)].append(fetched.uid)
                 self.before_move()  # what was committed is on disk before the mail leaves
                 for folder, done in moves.items():

@@ -49,6 +49,7 @@ from mailbot.mail.formfiles import form_from_attachment
 from mailbot.mail.parse import html_to_text
 from mailbot.service.app import read_toml
 from mailbot.service.handlers import HandlerResult
+from mailbot.service.prepare import NOT_READ, NotRead
 from mailbot.store import repo, timeq
 from mailbot.store.db import Session
 from mailbot.store.tables import (
@@ -152,10 +153,12 @@ class Filing:
         return read_form(mail, self.catalog)
 
     def state_mail(self, session: Session, row: InboundMessage, mail: InboundMail,
-                   cls: Classification, now: datetime) -> HandlerResult:
+                   cls: Classification, now: datetime,
+                   form: RawForm | NotRead | None = NOT_READ) -> HandlerResult:
+        """A focal point's mail; ``form`` is its form when read already (``service.prepare``)."""
         state = cls.state_code
         assert state is not None
-        raw = self._read_form(mail)
+        raw = self._read_form(mail) if isinstance(form, NotRead) else form
         acked = self._acknowledged(session, mail, state)
         if acked is not None and (raw is None or self._quotes_ack(raw, acked[1])):
             return self._ack_reply(session, row, mail, acked[0], state, now)
@@ -231,7 +234,9 @@ class Filing:
                     now: datetime, incident_id: int | None = None) -> Submission:
         cycle = timeq.open_cycle(session)
         # a replayed message that was held before: its held submission is taken up again
-        sub = repo.submission_of_message(session, row.id) or Submission(message_id=row.id)
+        # (a message handled for the first time has none)
+        earlier = repo.submission_of_message(session, row.id) if row.attempts > 1 else None
+        sub = earlier or Submission(message_id=row.id)
         sub.kind, sub.state_code, sub.incident_id = data.kind.value, state, incident_id
         sub.cycle_id = cycle.id if cycle else None
         sub.fields, sub.extra_lines = jsonable(data.values), list(data.unknown_lines)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mailbot.domain.types import Classification, InboundMail, MailClass
 from mailbot.mail.bounces import bounce_info
+from mailbot.service.prepare import NOT_READ, Prepared
 from mailbot.store import repo
 from mailbot.store.db import Session
 from mailbot.store.tables import InboundMessage
@@ -62,7 +63,8 @@ class Handlers:
         self.filing = Filing(app, self.mailer)
 
     def handle(self, session: Session, row: InboundMessage, mail: InboundMail,
-               cls: Classification, now: datetime) -> HandlerResult:
+               cls: Classification, now: datetime, prepared: Prepared | None = None) -> HandlerResult:
+        """``prepared``: the message as read ahead, whose form (when read) is not read again."""
         kind = cls.kind
         if kind is MailClass.OWN:
             return HandlerResult.ignore("our own mail came back: " + ", ".join(cls.rules))
@@ -82,7 +84,8 @@ class Handlers:
         if kind is MailClass.SECRETARIAT:
             return self.filing.secretariat(session, row, mail, cls, now)
         if kind is MailClass.STATE:
-            return self.filing.state_mail(session, row, mail, cls, now)
+            form = prepared.form if prepared is not None and prepared.form_read else NOT_READ
+            return self.filing.state_mail(session, row, mail, cls, now, form)
         return self.unknown(session, row, mail, cls, now)
 
     def quarantined(self, session: Session, row: InboundMessage, mail: InboundMail | None,

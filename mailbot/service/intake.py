@@ -27,6 +27,7 @@ from mailbot.mail.bounces import bounce_info
 from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service.app import App
 from mailbot.service.handlers import HandlerResult, Handlers
+from mailbot.service.prepare import Prepared
 from mailbot.store import repo
 from mailbot.store.blobs import safe_filename
 from mailbot.store.db import Session, transaction
@@ -117,12 +118,13 @@ class Intake:
 
     # -- the pipeline ----------------------------------------------------------------------
 
-    def process(self, fetched: Fetched) -> Outcome:
+    def process(self, fetched: Fetched, prepared: Prepared | None = None) -> Outcome:
+        """File one message; ``prepared`` is its parse read ahead (``service.prepare``), if any."""
         started = time.perf_counter()
         now = self.clock()
         digest = self.app.blobs.put(fetched.raw, durable=self.durable)
         try:
-            outcome = self._process(fetched, digest, now)
+            outcome = self._process(fetched, digest, now, prepared)
         except Exception as exc:  # a bug or a database failure: park the message, go on
             log.exception("intake failed uid=%s", fetched.uid)
             outcome = self._quarantine_after_error(fetched, digest, now, exc)
@@ -134,17 +136,21 @@ class Intake:
         )
         return outcome
 
-    def _process(self, fetched: Fetched, digest: str, now: datetime) -> Outcome:
+    def _process(self, fetched: Fetched, digest: str, now: datetime,
+                 prepared: Prepared | None = None) -> Outcome:
         with transaction(self.app.sessions) as session:
             seen = repo.status_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
             if seen is not None and seen[1] != "received":
                 return self._outcome(self._row(session, seen[0]), repeated=True)
             mail: InboundMail | None
             parse_error: str | None = None
-            try:
-                mail = parse_message(fetched.raw)
-            except ParseError as exc:
-                mail, parse_error = None, str(exc)
+            if prepared is not None:
+                mail, parse_error = prepared.mail, prepared.parse_error
+            else:
+                try:
+                    mail = parse_message(fetched.raw)
+                except ParseError as exc:
+                    mail, parse_error = None, str(exc)
             key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
             priors = repo.hashes_by_key(session, key)
             for prior_id, prior_hash in priors:
@@ -193,7 +199,7 @@ class Intake:
                     f"it carries an attachment that is not accepted ({reason}); please send the "
                     "report again without it, or as PDF, Word or image files", reason, now)
                 return self._finish(row, HandlerResult.quarantine(reason), cls, now)
-            result = self.handlers.handle(session, row, mail, cls, now)
+            result = self.handlers.handle(session, row, mail, cls, now, prepared)
             return self._finish(row, result, cls, now)
 
     @staticmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailbot.outbox")
 
 RESOLUTION = "61/31"
+FOCAL_TTL = 10.0  # seconds the focal points are cached for circulations and notices
 
 
 class Mailer:
@@ -53,6 +55,15 @@ class Mailer:
         self.settings = app.settings
         self.renderer = Renderer(self.settings.templates_dir)
         self._registry = registry(self.settings)
+        self._focal: tuple[float, dict[str, list[str]]] | None = None
+
+    def focal_points(self, session: Session) -> dict[str, list[str]]:
+        """Every State's active focal-point addresses, cached for a few seconds like intake's
+        view of who is who (a ``states import`` shows within that time)."""
+        now = time.monotonic()
+        if self._focal is None or now - self._focal[0] >= FOCAL_TTL:
+            self._focal = (now, repo.focal_point_map(session))
+        return self._focal[1]
 
     # -- the one way to queue a mail ----------------------------------------------------------
 
@@ -244,19 +255,19 @@ class Mailer:
         from mailbot.store import timeq
 
         cycle = timeq.open_cycle(session)
-        focal = repo.focal_point_map(session)
-        states = [st for st in repo.states_with_focal_points(session) if st.code != reporter]
-        keys = {st.code: f"circulation:{sub.id}:{st.code}" for st in states}
+        focal = self.focal_points(session)
+        states = sorted(code for code in focal if code != reporter)
+        keys = {code: f"circulation:{sub.id}:{code}" for code in states}
         done = repo.existing_keys(session, list(keys.values()))
         listing = ([{"name": a.safe_name, "size": a.size, "attached": True} for a in attached]
                    + [{"name": a.safe_name, "size": a.size, "attached": False} for a in listed])
         by_lang: dict[str, dict[str, Any]] = {}  # what every note in one language shares
         leaves_at = self.circulation_time(sub, now)
         n = 0
-        for state in states:
-            if keys[state.code] in done:
+        for code in states:
+            if keys[code] in done:
                 continue
-            lang = self.mail_lang(state.code)
+            lang = self.mail_lang(code)
             if lang not in by_lang:
                 by_lang[lang] = {
                     "report_kind": sub.kind,
@@ -268,8 +279,8 @@ class Mailer:
                     "request_address": self.settings.desk.secretariat_review,
                 }
             self.queue(
-                session, kind="circulation", key=keys[state.code], to=focal.get(state.code, []),
-                lang=lang, now=now, state_code=state.code, incident=incident, submission=sub,
+                session, kind="circulation", key=keys[code], to=focal.get(code, []),
+                lang=lang, now=now, state_code=code, incident=incident, submission=sub,
                 cap=False, context=by_lang[lang], attachment_refs=files, not_before=leaves_at,
                 known_new=True,
             )
@@ -305,7 +316,7 @@ class Mailer:
         confidential = sub.circulation != "circulate"
         self.queue(
             session, kind="attention", key=f"attention:{incident.id}:{state_code}",
-            to=repo.focal_points_of(session, state_code), lang=lang, now=now,
+            to=self.focal_points(session).get(state_code, []), lang=lang, now=now,
             state_code=state_code, incident=incident, submission=sub, cap=False,
             context={
                 "role": role,

@@ -23,6 +23,7 @@ from mailbot.service.app import App
 from mailbot.service.clock import utcnow
 from mailbot.service.intake import Fetched, Intake, Outcome
 from mailbot.service.outbox import Dispatcher, DispatchStats
+from mailbot.service.prepare import Preparer
 
 log = logging.getLogger("mailbot.runner")
 
@@ -49,16 +50,26 @@ class Service:
         self.intake = Intake(app, clock=clock)
         self.intake.durable = False  # one barrier per batch, before the move (Watcher)
         self.dispatcher = Dispatcher(app, clock=clock)
+        self.preparer = Preparer(self.settings.path(self.settings.desk.forms_file),
+                                 self.settings.mailbox.parse_workers)
         self.stats = RunStats()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- intake callback, on the watcher thread ----------------------------------------------
 
+    def prepare(self, batch: list[FetchedMail]) -> None:
+        """A batch was fetched: have it parsed (and its forms read) ahead, on another core."""
+        with self.app.sessions() as session:
+            senders = frozenset(self.intake.mail_context(session).focal_points)
+        self.preparer.submit([(f.uidvalidity, f.uid, f.raw) for f in batch if not f.oversized],
+                             senders)
+
     def handle(self, fetched: FetchedMail) -> str:
         outcome = self.intake.process(Fetched(
             mailbox=self.settings.mailbox.inbox, uidvalidity=fetched.uidvalidity, uid=fetched.uid,
-            size=fetched.size, raw=fetched.raw, oversized=fetched.oversized))
+            size=fetched.size, raw=fetched.raw, oversized=fetched.oversized),
+            self.preparer.take(fetched.uidvalidity, fetched.uid))
         self.stats.received += 1
         self.stats.outcomes[outcome.status] = self.stats.outcomes.get(outcome.status, 0) + 1
         box = self.settings.mailbox
@@ -94,8 +105,12 @@ class Service:
 
     def run_once(self) -> RunStats:
         """Process what is in the inbox, queue what fell due, send what is due, and return."""
-        watcher = Watcher(self.settings.mailbox, self.handle, before_move=self.intake.barrier)
-        watcher.run_once()
+        watcher = Watcher(self.settings.mailbox, self.handle, before_move=self.intake.barrier,
+                          on_fetched=self.prepare)
+        try:
+            watcher.run_once()
+        finally:
+            self.preparer.close()
         self.stats.reminders = self.sweep()
         sent = asyncio.run(self.dispatch_all())
         self.stats.sent, self.stats.retried, self.stats.failed = sent.sent, sent.retried, sent.failed
@@ -130,7 +145,7 @@ class Service:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, stop.set)
         watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done,
-                          before_move=self.intake.barrier)
+                          before_move=self.intake.barrier, on_fetched=self.prepare)
         scheduler = build_scheduler(self)
         scheduler.start()
         watcher.start()
@@ -149,5 +164,6 @@ class Service:
                     await self.dispatch_all()
         finally:
             watcher.stop()
+            self.preparer.close()
             scheduler.shutdown(wait=False)
             log.info("mailbot stopped")

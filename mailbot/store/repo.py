@@ -254,34 +254,51 @@ def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
 # --- Incidents -------------------------------------------------------------------------------
 
 
+_BUMP_COUNTER = (
+    update(ReferenceCounter)
+    .where(ReferenceCounter.prefix == bindparam("counter_prefix"),
+           ReferenceCounter.year == bindparam("counter_year"))
+    .values(last_seq=ReferenceCounter.last_seq + 1)
+    .returning(ReferenceCounter.last_seq)
+)
+
+
 def next_reference(session: Session, prefix: str, year: int) -> tuple[str, int]:
-    """Issue the next reference for ``year``; the counter only grows (never reused)."""
-    counter = session.get(ReferenceCounter, (prefix, year), with_for_update=True)
-    if counter is None:
-        counter = ReferenceCounter(prefix=prefix, year=year, last_seq=0)
-        session.add(counter)
-    counter.last_seq += 1
-    session.flush()
-    return f"{prefix}-{year}-{counter.last_seq:04d}", counter.last_seq
+    """Issue the next reference for ``year``; the counter only grows (never reused).
+
+    One UPDATE ... RETURNING, which also locks the counter's row until the
+    transaction ends (two desks never issue the same number); the year's first
+    reference inserts the counter.
+    """
+    seq = session.connection().execute(
+        _BUMP_COUNTER, {"counter_prefix": prefix, "counter_year": year}).scalar()
+    if seq is None:
+        session.connection().execute(
+            insert(ReferenceCounter), {"prefix": prefix, "year": year, "last_seq": 1})
+        seq = 1
+    return f"{prefix}-{year}-{int(seq):04d}", int(seq)
+
+
+_INCIDENT_BY_REFERENCE = select(Incident).where(Incident.reference == bindparam("reference"))
+_OPEN_INCIDENTS_AT = (
+    select(Incident)
+    .join(IncidentParty, IncidentParty.incident_id == Incident.id)
+    .where(
+        IncidentParty.role == "host",
+        IncidentParty.state_code == bindparam("host"),
+        Incident.occurred_on == bindparam("occurred_on"),
+        Incident.status == "open",
+    )
+    .order_by(Incident.id)
+)
 
 
 def incident_by_reference(session: Session, reference: str) -> Incident | None:
-    return session.scalar(select(Incident).where(Incident.reference == reference.upper()))
+    return session.scalar(_INCIDENT_BY_REFERENCE, {"reference": reference.upper()})
 
 
 def open_incidents_at(session: Session, host_state: str, occurred_on: Any) -> list[Incident]:
-    q = (
-        select(Incident)
-        .join(IncidentParty, IncidentParty.incident_id == Incident.id)
-        .where(
-            IncidentParty.role == "host",
-            IncidentParty.state_code == host_state,
-            Incident.occurred_on == occurred_on,
-            Incident.status == "open",
-        )
-        .order_by(Incident.id)
-    )
-    return list(session.scalars(q))
+    return list(session.scalars(_OPEN_INCIDENTS_AT, {"host": host_state, "occurred_on": occurred_on}))
 
 
 def list_incidents(session: Session, limit: int = 200) -> list[Incident]:
@@ -297,8 +314,11 @@ def incident_messages(session: Session, incident_id: int) -> list[InboundMessage
     )
 
 
+_SUBMISSION_OF_MESSAGE = select(Submission).where(Submission.message_id == bindparam("message_id")).limit(1)
+
+
 def submission_of_message(session: Session, message_id: int) -> Submission | None:
-    return session.scalar(select(Submission).where(Submission.message_id == message_id).limit(1))
+    return session.scalar(_SUBMISSION_OF_MESSAGE, {"message_id": message_id})
 
 
 def incident_submissions(session: Session, incident_id: int) -> list[Submission]:
@@ -378,12 +398,14 @@ def flush_outbox(session: Session) -> int:
     return len(pending)
 
 
+_EXISTING_KEYS = select(OutboxMessage.key).where(OutboxMessage.key.in_(bindparam("keys", expanding=True)))
+
+
 def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` the outbox holds already (one query for a batch of decisions)."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        chunk = list(keys[start:start + 500])
-        found.update(session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk))))
+        found.update(session.scalars(_EXISTING_KEYS, {"keys": list(keys[start:start + 500])}))
     added: set[str] = session.info.get("outbox_keys", set())
     return found | (set(keys) & added)
 

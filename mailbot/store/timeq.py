@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from mailbot.domain.obligations import ObligationView
 from mailbot.store.tables import Cycle, Incident, Obligation, OutboxMessage, Submission
 
+_OPEN_CYCLE = select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
+
 
 def open_cycle(session: Session) -> Cycle | None:
     """The open reporting cycle (looked up once per transaction)."""
     if "open_cycle" not in session.info:
-        session.info["open_cycle"] = session.scalar(
-            select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
-        )
+        session.info["open_cycle"] = session.scalar(_OPEN_CYCLE)
     cycle: Cycle | None = session.info["open_cycle"]
     return cycle
 

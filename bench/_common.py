@@ -367,6 +367,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         profiler = cProfile.Profile()
         profiler.enable()
     t0 = time.perf_counter()
+    service.preparer.start()  # as Service.run_once does
     handled = watcher.run_once()
     intake_s = time.perf_counter() - t0
     if profiler is not None:
@@ -374,11 +375,13 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         profiler.dump_stats(profile)
     peak_intake = peak_rss_mb()
     worker_peaks = [_status_mb("VmHWM", pid) for pid in service.preparer.worker_pids()]
+    ahead = {"used": service.preparer.used, "missed": service.preparer.missed}
     service.preparer.close()
     result: dict[str, Any] = {"handled": handled, "intake_s": intake_s, "outcomes": service.stats.outcomes,
                               "rss_start_mb": round(started_at, 1), "peak_rss_mb": round(peak_intake, 1),
                               "rss_end_mb": round(rss_mb(), 1), "samples": samples,
-                              "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks]}
+                              "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks],
+                              "parse_ahead": ahead}
     if dispatch:
         t1 = time.perf_counter()
         service.sweep()

@@ -77,7 +77,9 @@ def main() -> int:
         print(f"intake: {result['handled']} messages in {result['intake_s']:.2f} s = {rate:.0f} msg/s; "
               f"peak RSS {result['peak_rss_mb']:.0f} MiB (start {result['rss_start_mb']:.0f}); "
               f"inbox left {left}")
-        print(f"  parse-ahead worker peak RSS: {result['worker_peak_rss_mb']} MiB")
+        ahead = result["parse_ahead"]
+        print(f"  parse-ahead: {ahead['used']} read by the worker, {ahead['missed']} by the service; "
+              f"worker peak RSS {result['worker_peak_rss_mb']} MiB")
         print(f"  outcomes: {dict(sorted(result['outcomes'].items()))}")
         print(f"  rows: {table_counts(desk.root / 'data' / 'mailbot.db')}")
         print(f"dispatch (SMTP at a closed port, skipped): {result['dispatch_s']:.2f} s "

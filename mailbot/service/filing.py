@@ -29,7 +29,6 @@ from mailbot.domain.forms import (
     RawForm,
     SenderError,
     extract_form,
-    find_form,
     find_references,
     no_form_error,
     render_blank,
@@ -45,11 +44,9 @@ from mailbot.domain.obligations import (
 )
 from mailbot.domain.states import StateRegistry
 from mailbot.domain.types import Classification, InboundMail
-from mailbot.mail.formfiles import form_from_attachment
-from mailbot.mail.parse import html_to_text
 from mailbot.service.app import read_toml
 from mailbot.service.handlers import HandlerResult
-from mailbot.service.prepare import NOT_READ, NotRead
+from mailbot.service.prepare import NOT_READ, NotRead, read_form
 from mailbot.store import repo, timeq
 from mailbot.store.db import Session
 from mailbot.store.tables import (
@@ -76,19 +73,6 @@ def jsonable(values: dict[str, Any]) -> dict[str, Any]:
     for k, v in values.items():
         out[k] = v.isoformat() if isinstance(v, date) else v
     return out
-
-
-def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
-    """The form of a message: its body (text, then HTML), else its attachments.
-
-    Attachments are read (a PDF's page text is slow) only when the body has no form.
-    """
-    in_body = find_form(mail, catalog, [], html_to_text=html_to_text)
-    if (in_body is not None and in_body.kind is not None) or not mail.attachments:
-        return in_body
-    from_attachments = [f for a in mail.attachments
-                        if (f := form_from_attachment(a, catalog)) is not None]
-    return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
 
 
 def outstanding_parts(values: dict[str, Any]) -> list[str]:

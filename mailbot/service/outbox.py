@@ -56,6 +56,7 @@ class Mailer:
         self.renderer = Renderer(self.settings.templates_dir)
         self._registry = registry(self.settings)
         self._focal: tuple[float, dict[str, list[str]]] | None = None
+        self._frozen: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def focal_points(self, session: Session) -> dict[str, list[str]]:
         """Every State's active focal-point addresses, cached for a few seconds like intake's
@@ -101,8 +102,12 @@ class Mailer:
                       if a and unplussed(a) not in own]  # desk+token@ is the desk too
         if not recipients:
             return False
-        ctx = self.base_context(session, lang, state_code, incident, now)
-        ctx.update(context)
+        # the context as JSON: the shared part of a circulation (one dict for every State
+        # in a language) is converted once, not once per State
+        if self._frozen is None or self._frozen[0] is not context:
+            self._frozen = (context, freeze(context))
+        ctx = {**freeze(self.base_context(session, lang, state_code, incident, now)),
+               **self._frozen[1]}
         message_id = make_message_id(key, self.settings.desk.msgid_domain)
         references: list[str] = []
         in_reply_to = None
@@ -121,7 +126,7 @@ class Mailer:
                 error = f"daily cap of {limit} automatic mails reached for {', '.join(over)}"
         return repo.enqueue(session, {
             "key": key, "kind": kind, "message_id": message_id, "recipients": recipients,
-            "subject": "", "lang": lang, "context": freeze(ctx), "attachment_refs": refs,
+            "subject": "", "lang": lang, "context": ctx, "attachment_refs": refs,
             "in_reply_to": in_reply_to, "thread_references": references, "auto_submitted": auto,
             "raw": None, "status": status, "attempts": 0, "next_attempt_at": not_before or now,
             "last_error": error, "state_code": state_code,

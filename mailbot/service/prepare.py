@@ -3,8 +3,8 @@
 Place in the flow: between the watcher's fetch and intake.  When the watcher
 has fetched a batch, :class:`Preparer` hands its messages to a worker
 process, which parses each one (``mail.parse``) and, for mail from a
-registered focal point, reads the form in it (``service.filing.read_form``:
-the body, else the PDF, Word or text attachments).  Intake, on the watcher
+registered focal point, reads the form in it (:func:`read_form`: the body,
+else the PDF, Word or text attachments).  Intake, on the watcher
 thread, takes each result when it reaches that message and does the rest
 (store, record, classify, file, commit) exactly as before: the worker only
 reads, never writes, so exactly-once filing does not depend on it.
@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import tomllib
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbot.domain.forms import FormCatalog, RawForm
+from mailbot.domain.forms import FormCatalog, RawForm, find_form
 from mailbot.domain.types import InboundMail
-from mailbot.mail.parse import ParseError, parse_message
+from mailbot.mail.formfiles import form_from_attachment
+from mailbot.mail.parse import ParseError, html_to_text, parse_message
 
 log = logging.getLogger("mailbot.prepare")
 
@@ -57,10 +59,21 @@ class Prepared:
     form: RawForm | None = None
 
 
+def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
+    """The form of a message: its body (text, then HTML), else its attachments.
+
+    Attachments are read (a PDF's page text is slow) only when the body has no form.
+    """
+    in_body = find_form(mail, catalog, [], html_to_text=html_to_text)
+    if (in_body is not None and in_body.kind is not None) or not mail.attachments:
+        return in_body
+    from_attachments = [f for a in mail.attachments
+                        if (f := form_from_attachment(a, catalog)) is not None]
+    return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
+
+
 def prepare(raw: bytes, catalog: FormCatalog | None, form_senders: frozenset[str]) -> Prepared:
     """Parse ``raw``; read its form when its sender is in ``form_senders``.  Pure."""
-    from mailbot.service.filing import read_form
-
     try:
         mail = parse_message(raw)
     except ParseError as exc:
@@ -77,9 +90,11 @@ _CATALOG: FormCatalog | None = None
 
 def _init_worker(forms_file: str) -> None:
     global _CATALOG
-    from mailbot.service.app import read_toml
+    _CATALOG = FormCatalog.from_toml_data(tomllib.loads(Path(forms_file).read_text("utf-8")))
 
-    _CATALOG = FormCatalog.from_toml_data(read_toml(Path(forms_file)))
+
+def _ready() -> bool:
+    return _CATALOG is not None
 
 
 def _prepare_chunk(raws: Sequence[bytes], form_senders: frozenset[str]) -> list[Prepared | None]:
@@ -101,15 +116,31 @@ class Preparer:
         self._pool: ProcessPoolExecutor | None = None
         self._broken = workers < 1
         self._pending: dict[tuple[int, int], tuple[Future[list[Prepared | None]], int]] = {}
+        self.used = 0  # results intake took from the worker
+        self.missed = 0  # handed over, but read by the service (not ready, or failed)
+
+    def start(self) -> None:
+        """Start the workers now (they take a moment to import), not at the first batch."""
+        pool = self._executor()
+        if pool is not None:
+            try:
+                for _ in range(self.workers):
+                    pool.submit(_ready)
+            except RuntimeError as exc:
+                self._give_up(exc)
 
     def _executor(self) -> ProcessPoolExecutor | None:
         if self._broken:
             return None
         if self._pool is None:
             try:
-                # spawn, not fork: the service has threads (the watcher, the event loop)
+                # not fork: the service has threads (the watcher, the event loop).  The fork
+                # server imports only this module, not the service's entry point, and forks
+                # the workers from it.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
                 self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    max_workers=self.workers, mp_context=context,
                     initializer=_init_worker, initargs=(str(self.forms_file),))
             except (OSError, ValueError) as exc:
                 log.warning("parse-ahead unavailable, parsing in the service: %s", exc)
@@ -147,9 +178,13 @@ class Preparer:
             return None
         future, index = entry
         if not future.done():
+            self.missed += 1
             return None
         try:
-            return future.result()[index]
+            result = future.result()[index]
+            self.used += result is not None
+            self.missed += result is None
+            return result
         except Exception as exc:  # a worker that died (BrokenProcessPool): read it here instead
             self._give_up(exc)
             return None
@@ -172,6 +207,9 @@ class Preparer:
         return [int(pid) for pid in procs]
 
     def close(self) -> None:
+        if self.used or self.missed:
+            log.info("parse-ahead: %d messages read by the worker, %d by the service",
+                     self.used, self.missed)
         self.discard()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -107,6 +107,7 @@ class Service:
         """Process what is in the inbox, queue what fell due, send what is due, and return."""
         watcher = Watcher(self.settings.mailbox, self.handle, before_move=self.intake.barrier,
                           on_fetched=self.prepare)
+        self.preparer.start()
         try:
             watcher.run_once()
         finally:
@@ -148,6 +149,7 @@ class Service:
                           before_move=self.intake.barrier, on_fetched=self.prepare)
         scheduler = build_scheduler(self)
         scheduler.start()
+        self.preparer.start()
         watcher.start()
         log.info("mailbot running: watching %s on %s", self.settings.mailbox.inbox,
                  self.settings.mailbox.host)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import DateTime, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -380,21 +380,27 @@ def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -
     return True
 
 
+_INSERT_OUTBOX = insert(OutboxMessage)
+# each recipient's pending result finds its row by the row's unique key: no ids to read back
+_INSERT_RESULTS = insert(OutboxRecipient).from_select(
+    ["outbox_id", "address", "status", "created_at"],
+    select(OutboxMessage.id, bindparam("address", type_=String()), literal("pending", String()),
+           bindparam("created_at", type_=DateTime()))
+    .where(OutboxMessage.key == bindparam("key", type_=String())),
+)
+
+
 def flush_outbox(session: Session) -> int:
     """Write the queued outbox rows and one pending result per recipient; how many rows."""
     pending: list[dict[str, Any]] | None = session.info.pop(PENDING_OUTBOX, None)
     if not pending:
         return 0
     conn = session.connection()
-    ids = conn.execute(
-        insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), pending
-    ).scalars().all()
-    results = [{"outbox_id": outbox_id, "address": address, "status": "pending",
-                "created_at": values["created_at"]}
-               for outbox_id, values in zip(ids, pending, strict=True)
-               for address in values["recipients"]]
+    conn.execute(_INSERT_OUTBOX, pending)
+    results = [{"key": values["key"], "address": address, "created_at": values["created_at"]}
+               for values in pending for address in values["recipients"]]
     if results:
-        conn.execute(insert(OutboxRecipient), results)
+        conn.execute(_INSERT_RESULTS, results)
     return len(pending)
 
 

@@ -52,7 +52,6 @@ from mailbot.store.db import Session
 from mailbot.store.tables import (
     InboundMessage,
     Incident,
-    IncidentParty,
     Obligation,
     OutboxMessage,
     Submission,
@@ -215,7 +214,9 @@ class Filing:
         return HandlerResult.held(reason, incident_id=incident_id)
 
     def _submission(self, session: Session, row: InboundMessage, data: FormData, state: str,
-                    now: datetime, incident_id: int | None = None) -> Submission:
+                    now: datetime, incident_id: int | None = None,
+                    incident: Incident | None = None) -> Submission:
+        """File the form as a submission (flushed, with ``incident`` when that is new)."""
         cycle = timeq.open_cycle(session)
         # a replayed message that was held before: its held submission is taken up again
         # (a message handled for the first time has none)
@@ -227,6 +228,8 @@ class Filing:
         sub.circulation, sub.circulation_defaulted = data.circulation, data.circulation_defaulted
         sub.status, sub.hold_reason = "accepted", None
         sub.late, sub.received_at = bool(cycle and row.received_at.date() > cycle.deadline), row.received_at
+        if incident is not None:
+            sub.incident = incident
         session.add(sub)
         session.flush()
         for att in repo.attachments_of(session, row.id):
@@ -254,25 +257,25 @@ class Filing:
                             place=place, summary=str(v.get("description") or "")[:500],
                             possibly_same_as_id=similar.id if similar else None, created_at=now)
         sending = v.get("sending_state") or {}
-        incident.parties = [IncidentParty(role="reporting", state_code=state),
-                            IncidentParty(role="host", state_code=host)]
+        parties: list[tuple[str, str | None, str | None]] = [("reporting", state, None),
+                                                             ("host", host, None)]
         if isinstance(sending, dict) and (sending.get("state") or sending.get("organization")):
-            incident.parties.append(IncidentParty(role="sending", state_code=sending.get("state"),
-                                                  organization=sending.get("organization")))
+            parties.append(("sending", sending.get("state"), sending.get("organization")))
         offender = v.get("offender_state")
         if offender:
-            incident.parties.append(IncidentParty(role="offender", state_code=str(offender)))
+            parties.append(("offender", str(offender), None))
         session.add(incident)
-        session.flush()
-        sub = self._submission(session, row, data, state, now, incident_id=incident.id)
+        # the incident and its submission in one flush; parties and obligations in one
+        # statement each (nothing in this transaction needs them as objects)
+        sub = self._submission(session, row, data, state, now, incident=incident)
+        repo.add_parties(session, incident.id, parties)
         specs = obligations_for_violation(reporting_state=state, host_state=host,
                                           offender_state=str(offender) if offender else None,
                                           filed_at=now, policy=self.policy)
-        for spec in specs:
-            session.add(Obligation(incident_id=incident.id, state_code=spec.state_code,
-                                   paragraph=spec.paragraph, role=spec.role, gentle=spec.gentle,
-                                   due_at=spec.due_at, status="open", created_at=now))
-        session.flush()
+        repo.add_obligations(session, [
+            {"incident_id": incident.id, "state_code": spec.state_code, "paragraph": spec.paragraph,
+             "role": spec.role, "gentle": spec.gentle, "due_at": spec.due_at, "status": "open",
+             "created_at": now} for spec in specs])
         self._after_accept(session, row, mail, data, sub, incident, state, now,
                            follow_up_due=max((s.due_at for s in specs), default=None))
         concerned: list[tuple[str, str]] = []

@@ -22,6 +22,7 @@ from mailbot.store.tables import (
     Incident,
     IncidentParty,
     MessageLocation,
+    Obligation,
     OutboxMessage,
     OutboxRecipient,
     ReferenceCounter,
@@ -279,6 +280,20 @@ def next_reference(session: Session, prefix: str, year: int) -> tuple[str, int]:
     return f"{prefix}-{year}-{int(seq):04d}", int(seq)
 
 
+def add_parties(session: Session, incident_id: int,
+                parties: Sequence[tuple[str, str | None, str | None]]) -> None:
+    """The States (or organization) concerned by an incident: (role, State code, organization)."""
+    session.connection().execute(insert(IncidentParty), [
+        {"incident_id": incident_id, "role": role, "state_code": code, "organization": org}
+        for role, code, org in parties])
+
+
+def add_obligations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Open obligations (column values), in one statement."""
+    if rows:
+        session.connection().execute(insert(Obligation), list(rows))
+
+
 _INCIDENT_BY_REFERENCE = select(Incident).where(Incident.reference == bindparam("reference"))
 _OPEN_INCIDENTS_AT = (
     select(Incident)
@@ -355,6 +370,9 @@ def submission_outbox(session: Session, submission_id: int) -> list[OutboxMessag
 PENDING_OUTBOX = "outbox_pending"
 
 
+_OUTBOX_KEY_EXISTS = select(OutboxMessage.id).where(OutboxMessage.key == bindparam("key"))
+
+
 def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -> bool:
     """Queue an outbox row (column values) unless one with the same key exists; True when queued.
 
@@ -371,10 +389,10 @@ def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -
     key = values["key"]
     if key in added:
         return False
-    if not known_new:
-        exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
-        if exists is not None:
-            return False
+    # a plain statement: the rows queued in this session are in ``added`` already, so
+    # there is no need to write them first (as an ORM statement would)
+    if not known_new and session.connection().execute(_OUTBOX_KEY_EXISTS, {"key": key}).first():
+        return False
     added.add(key)
     session.info.setdefault(PENDING_OUTBOX, []).append(values)
     return True
@@ -411,7 +429,8 @@ def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` the outbox holds already (one query for a batch of decisions)."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        found.update(session.scalars(_EXISTING_KEYS, {"keys": list(keys[start:start + 500])}))
+        found.update(session.connection().execute(
+            _EXISTING_KEYS, {"keys": list(keys[start:start + 500])}).scalars())
     added: set[str] = session.info.get("outbox_keys", set())
     return found | (set(keys) & added)
 

@@ -122,7 +122,10 @@ class Intake:
         """File one message; ``prepared`` is its parse read ahead (``service.prepare``), if any."""
         started = time.perf_counter()
         now = self.clock()
-        digest = self.app.blobs.put(fetched.raw, durable=self.durable)
+        if prepared is not None and prepared.digest is not None and not self.durable:
+            digest = prepared.digest  # stored by the parse-ahead worker (made durable by the barrier)
+        else:
+            digest = self.app.blobs.put(fetched.raw, durable=self.durable)
         try:
             outcome = self._process(fetched, digest, now, prepared)
         except Exception as exc:  # a bug or a database failure: park the message, go on
@@ -177,20 +180,20 @@ class Intake:
                 "state_code": cls.state_code if cls else None,
             }, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
             if priors:
-                return self._finish(row, HandlerResult.ignore(
+                return self._finish(session, row, HandlerResult.ignore(
                     f"duplicate Message-ID {key} with different content (first seen as "
                     f"message {priors[0][0]}); not filed again", status="duplicate"),
                     None, now, duplicate_of=priors[0][0])
             if mail is None or cls is None:
                 reason = f"parse failure: {parse_error}"
                 self.handlers.quarantined(session, row, None, None, reason, reason, now)
-                return self._finish(row, HandlerResult.quarantine(reason), None, now)
+                return self._finish(session, row, HandlerResult.quarantine(reason), None, now)
             if fetched.oversized:
                 limit = self.settings.mailbox.max_message_size
                 reason = (f"message of {fetched.size} bytes exceeds the limit of {limit} bytes; "
                           "kept in the quarantine folder, only its header was read")
                 self.handlers.quarantined(session, row, mail, cls, "too_large", reason, now)
-                return self._finish(row, HandlerResult.quarantine(reason), cls, now)
+                return self._finish(session, row, HandlerResult.quarantine(reason), cls, now)
             blocked = self._store_attachments(session, row, mail)
             if blocked:
                 reason = "; ".join(blocked)
@@ -198,9 +201,9 @@ class Intake:
                     session, row, mail, cls,
                     f"it carries an attachment that is not accepted ({reason}); please send the "
                     "report again without it, or as PDF, Word or image files", reason, now)
-                return self._finish(row, HandlerResult.quarantine(reason), cls, now)
+                return self._finish(session, row, HandlerResult.quarantine(reason), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now, prepared)
-            return self._finish(row, result, cls, now)
+            return self._finish(session, row, result, cls, now)
 
     @staticmethod
     def _row(session: Session, row_id: int) -> InboundMessage:
@@ -260,15 +263,12 @@ class Intake:
                             f"{policy.max_attachments_total}")
         return problems
 
-    def _finish(self, row: InboundMessage, result: HandlerResult, cls: Classification | None,
-                now: datetime, duplicate_of: int | None = None) -> Outcome:
-        row.status = result.status
-        row.reason = result.reason
-        row.folder = result.folder
-        row.processed_at = now
-        row.duplicate_of_id = duplicate_of
-        if result.incident_id is not None:
-            row.incident_id = result.incident_id
+    def _finish(self, session: Session, row: InboundMessage, result: HandlerResult,
+                cls: Classification | None, now: datetime, duplicate_of: int | None = None) -> Outcome:
+        repo.finish_message(session, row, status=result.status, reason=result.reason,
+                            folder=result.folder, processed_at=now, duplicate_of_id=duplicate_of,
+                            incident_id=row.incident_id if result.incident_id is None
+                            else result.incident_id)
         return self._outcome(row)
 
     @staticmethod
@@ -325,7 +325,8 @@ class Intake:
             try:
                 mail = parse_message(raw)
             except ParseError as exc:
-                return self._finish(row, HandlerResult.quarantine(f"parse failure: {exc}"), None, now)
+                return self._finish(session, row, HandlerResult.quarantine(f"parse failure: {exc}"),
+                                    None, now)
             for att in list(row.attachments):
                 session.delete(att)
             session.flush()
@@ -334,9 +335,9 @@ class Intake:
             row.classification, row.rules = cls.kind.value, list(cls.rules)
             row.notes, row.state_code = list(cls.notes), cls.state_code
             if blocked:
-                return self._finish(row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
+                return self._finish(session, row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
-            return self._finish(row, result, cls, now)
+            return self._finish(session, row, result, cls, now)
 
 
 def _looks_like_bounce(mail: InboundMail) -> bool:

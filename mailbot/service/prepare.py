@@ -6,8 +6,10 @@ process, which parses each one (``mail.parse``) and, for mail from a
 registered focal point, reads the form in it (:func:`read_form`: the body,
 else the PDF, Word or text attachments).  Intake, on the watcher
 thread, takes each result when it reaches that message and does the rest
-(store, record, classify, file, commit) exactly as before: the worker only
-reads, never writes, so exactly-once filing does not depend on it.
+(record, classify, file, commit) exactly as before.  The worker writes
+nothing but the raw bytes to the content-addressed blob store (idempotent,
+and made durable by the batch's barrier before the mail is moved); it never
+touches the database, so exactly-once filing does not depend on it.
 
 Nothing here is needed for correctness.  A single message, a message larger
 than :data:`INLINE_OVER` (parsed where it is filed, so it is never held in
@@ -29,6 +31,7 @@ from mailbot.domain.forms import FormCatalog, RawForm, find_form
 from mailbot.domain.types import InboundMail
 from mailbot.mail.formfiles import form_from_attachment
 from mailbot.mail.parse import ParseError, html_to_text, parse_message
+from mailbot.store.blobs import BlobStore
 
 log = logging.getLogger("mailbot.prepare")
 
@@ -57,6 +60,7 @@ class Prepared:
     parse_error: str | None = None
     form_read: bool = False  # False: the form was not looked for (not a focal point's mail)
     form: RawForm | None = None
+    digest: str | None = None  # the raw bytes, stored in the blob store under this SHA-256
 
 
 def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
@@ -72,25 +76,34 @@ def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
     return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
 
 
-def prepare(raw: bytes, catalog: FormCatalog | None, form_senders: frozenset[str]) -> Prepared:
-    """Parse ``raw``; read its form when its sender is in ``form_senders``.  Pure."""
+def prepare(raw: bytes, catalog: FormCatalog | None, form_senders: frozenset[str],
+            blobs: BlobStore | None = None) -> Prepared:
+    """Parse ``raw``; read its form when its sender is in ``form_senders``.
+
+    With ``blobs``, the raw bytes are stored first (content-addressed and
+    atomic, so the same bytes stored twice, here and by the service, are one
+    file); the service's batch barrier makes them durable before the move.
+    """
+    digest = blobs.put(raw, durable=False) if blobs is not None else None
     try:
         mail = parse_message(raw)
     except ParseError as exc:
-        return Prepared(None, str(exc))
+        return Prepared(None, str(exc), digest=digest)
     if catalog is None or mail.from_addr not in form_senders:
-        return Prepared(mail)
-    return Prepared(mail, form_read=True, form=read_form(mail, catalog))
+        return Prepared(mail, digest=digest)
+    return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest)
 
 
 # -- the worker process ------------------------------------------------------------------------
 
 _CATALOG: FormCatalog | None = None
+_BLOBS: BlobStore | None = None
 
 
-def _init_worker(forms_file: str) -> None:
-    global _CATALOG
+def _init_worker(forms_file: str, blob_root: str) -> None:
+    global _CATALOG, _BLOBS
     _CATALOG = FormCatalog.from_toml_data(tomllib.loads(Path(forms_file).read_text("utf-8")))
+    _BLOBS = BlobStore(Path(blob_root))
 
 
 def _ready() -> bool:
@@ -101,7 +114,7 @@ def _prepare_chunk(raws: Sequence[bytes], form_senders: frozenset[str]) -> list[
     out: list[Prepared | None] = []
     for raw in raws:
         try:
-            out.append(prepare(raw, _CATALOG, form_senders))
+            out.append(prepare(raw, _CATALOG, form_senders, _BLOBS))
         except Exception:  # read again in the service, where the failure is quarantined with its reason
             out.append(None)
     return out
@@ -110,8 +123,9 @@ def _prepare_chunk(raws: Sequence[bytes], form_senders: frozenset[str]) -> list[
 class Preparer:
     """A worker process that reads batches ahead of intake; results are taken by UID."""
 
-    def __init__(self, forms_file: Path, workers: int = 1) -> None:
+    def __init__(self, forms_file: Path, blob_root: Path, workers: int = 1) -> None:
         self.forms_file = forms_file
+        self.blob_root = blob_root
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._broken = workers < 1
@@ -141,7 +155,7 @@ class Preparer:
                 context.set_forkserver_preload([__name__])
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers, mp_context=context,
-                    initializer=_init_worker, initargs=(str(self.forms_file),))
+                    initializer=_init_worker, initargs=(str(self.forms_file), str(self.blob_root)))
             except (OSError, ValueError) as exc:
                 log.warning("parse-ahead unavailable, parsing in the service: %s", exc)
                 self._broken = True

@@ -335,6 +335,20 @@ def percentile(values: Sequence[float], q: float) -> float:
 # -- the children -------------------------------------------------------------------------
 
 
+def _time_calls(obj: Any, name: str, spent: dict[str, float]) -> None:
+    """Wrap ``obj.name`` so that the seconds spent in it add up in ``spent[name]``."""
+    inner = getattr(obj, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+    setattr(obj, name, timed)
+
+
 def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) -> dict[str, Any]:
     """The first stage of ``mailbot run --once`` (Watcher.run_once + Service.handle), timed alone."""
     from mailbot.config import load_settings
@@ -366,10 +380,20 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
 
         profiler = cProfile.Profile()
         profiler.enable()
+    # where the watcher thread's time goes: IMAP fetch and move, the batch barrier, handing
+    # the batch to the parse-ahead worker, filing
+    spent: dict[str, float] = {}
+    _time_calls(watcher.conn, "fetch", spent)
+    _time_calls(watcher.conn, "move", spent)
+    _time_calls(watcher, "before_move", spent)
+    _time_calls(watcher, "on_fetched", spent)
+    _time_calls(watcher, "handle", spent)
     t0 = time.perf_counter()
+    cpu0 = time.thread_time()
     service.preparer.start()  # as Service.run_once does
     handled = watcher.run_once()
     intake_s = time.perf_counter() - t0
+    watcher_cpu = time.thread_time() - cpu0
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -381,7 +405,8 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
                               "rss_start_mb": round(started_at, 1), "peak_rss_mb": round(peak_intake, 1),
                               "rss_end_mb": round(rss_mb(), 1), "samples": samples,
                               "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks],
-                              "parse_ahead": ahead}
+                              "parse_ahead": ahead, "watcher_cpu_s": round(watcher_cpu, 2),
+                              "spent_s": {k: round(v, 2) for k, v in spent.items()}}
     if dispatch:
         t1 = time.perf_counter()
         service.sweep()

@@ -77,6 +77,11 @@ def main() -> int:
         print(f"intake: {result['handled']} messages in {result['intake_s']:.2f} s = {rate:.0f} msg/s; "
               f"peak RSS {result['peak_rss_mb']:.0f} MiB (start {result['rss_start_mb']:.0f}); "
               f"inbox left {left}")
+        spent = result["spent_s"]
+        print(f"  watcher thread: CPU {result['watcher_cpu_s']:.2f} s; "
+              f"filing (handle) {spent['handle']:.2f} s, "
+              f"IMAP fetch {spent['fetch']:.2f} s, move {spent['move']:.2f} s, "
+              f"barrier (sync) {spent['before_move']:.2f} s, hand-over {spent['on_fetched']:.2f} s")
         ahead = result["parse_ahead"]
         print(f"  parse-ahead: {ahead['used']} read by the worker, {ahead['missed']} by the service; "
               f"worker peak RSS {result['worker_peak_rss_mb']} MiB")

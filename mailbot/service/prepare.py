@@ -2,8 +2,8 @@
 
 Place in the flow: between the watcher's fetch and intake.  When the watcher
 has fetched a batch, :class:`Preparer` hands its messages to a worker
-process, which parses each one (``mail.parse``) and, for mail from a
-registered focal point, reads the form in it (:func:`read_form`: the body,
+process, which stores its raw bytes, parses it (``mail.parse``) and, for a
+focal point's mail, reads the form in it (:func:`read_form`: the body,
 else the PDF, Word or text attachments).  Intake, on the watcher
 thread, takes each result when it reaches that message and does the rest
 (record, classify, file, commit) exactly as before.  The worker writes
@@ -13,22 +13,30 @@ touches the database, so exactly-once filing does not depend on it.
 
 Nothing here is needed for correctness.  A single message, a message larger
 than :data:`INLINE_OVER` (parsed where it is filed, so it is never held in
-two processes at once), a worker that fails or a pool that cannot start:
+two processes at once), a worker that fails or cannot start:
 each falls back to reading the message in the service itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
 import tomllib
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
+from mailbot.domain.classify import classify
 from mailbot.domain.forms import FormCatalog, RawForm, find_form
-from mailbot.domain.types import InboundMail
+from mailbot.domain.types import InboundMail, MailClass, MailContext
 from mailbot.mail.formfiles import form_from_attachment
 from mailbot.mail.parse import ParseError, html_to_text, parse_message
 from mailbot.store.blobs import BlobStore
@@ -40,9 +48,12 @@ INLINE_OVER = 2 * 1024 * 1024
 #: Batches smaller than this are parsed by the service itself (a lone message is
 #: filed sooner without the round trip to the worker).
 MIN_BATCH = 4
-#: Messages per task handed to the worker: the first result comes back quickly,
-#: and the per-task overhead is shared.
+#: Messages per request to the worker, after a smaller first one: the first
+#: result comes back quickly, and the per-request overhead is shared.
+FIRST_CHUNK = 2
 CHUNK = 8
+#: Seconds intake waits for the chunk the worker is reading right now.
+WAIT_CURRENT = 0.05
 
 
 class NotRead:
@@ -76,9 +87,13 @@ def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
     return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
 
 
-def prepare(raw: bytes, catalog: FormCatalog | None, form_senders: frozenset[str],
+def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None,
             blobs: BlobStore | None = None) -> Prepared:
-    """Parse ``raw``; read its form when its sender is in ``form_senders``.
+    """Parse ``raw``; read its form when ``context`` classifies it as a focal point's mail.
+
+    The classification here only decides whether to look for a form; intake
+    classifies the message itself (with the bounce details and its own view of
+    who is who), and reads the form there if this one did not.
 
     With ``blobs``, the raw bytes are stored first (content-addressed and
     atomic, so the same bytes stored twice, here and by the service, are one
@@ -89,35 +104,75 @@ def prepare(raw: bytes, catalog: FormCatalog | None, form_senders: frozenset[str
         mail = parse_message(raw)
     except ParseError as exc:
         return Prepared(None, str(exc), digest=digest)
-    if catalog is None or mail.from_addr not in form_senders:
+    if catalog is None or context is None or classify(mail, context).kind is not MailClass.STATE:
         return Prepared(mail, digest=digest)
     return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest)
 
 
 # -- the worker process ------------------------------------------------------------------------
+#
+# The worker is ``python -m mailbot.service.prepare FORMS_FILE BLOB_ROOT``: it imports only
+# this module (the service's own entry point is not run again in it, as multiprocessing
+# would), so it is ready in a fraction of a second.  Requests and answers are pickles
+# framed by an 8-byte length on its stdin and stdout: (chunk id, raw messages, who is
+# who) in, (chunk id, results) out, a result None where reading failed.
 
-_CATALOG: FormCatalog | None = None
-_BLOBS: BlobStore | None = None
-
-
-def _init_worker(forms_file: str, blob_root: str) -> None:
-    global _CATALOG, _BLOBS
-    _CATALOG = FormCatalog.from_toml_data(tomllib.loads(Path(forms_file).read_text("utf-8")))
-    _BLOBS = BlobStore(Path(blob_root))
-
-
-def _ready() -> bool:
-    return _CATALOG is not None
+_FRAME = struct.Struct("!Q")
 
 
-def _prepare_chunk(raws: Sequence[bytes], form_senders: frozenset[str]) -> list[Prepared | None]:
+def _write_frame(stream: IO[bytes], payload: object) -> None:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)  # our own child, on its own pipe
+
+
+def _prepare_chunk(raws: Sequence[bytes], catalog: FormCatalog, context: MailContext,
+                   blobs: BlobStore) -> list[Prepared | None]:
     out: list[Prepared | None] = []
     for raw in raws:
         try:
-            out.append(prepare(raw, _CATALOG, form_senders, _BLOBS))
+            out.append(prepare(raw, catalog, context, blobs))
         except Exception:  # read again in the service, where the failure is quarantined with its reason
             out.append(None)
     return out
+
+
+def worker_main(argv: Sequence[str]) -> int:
+    """The worker's loop: answer each chunk until stdin closes."""
+    forms_file, blob_root = argv
+    catalog = FormCatalog.from_toml_data(tomllib.loads(Path(forms_file).read_text("utf-8")))
+    blobs = BlobStore(Path(blob_root))
+    # the answers go on the original stdout; anything a library prints goes to stderr
+    source, sink = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    _write_frame(sink, (0, []))  # ready
+    while True:
+        try:
+            chunk_id, raws, context = _read_frame(source)
+        except EOFError:
+            return 0
+        _write_frame(sink, (chunk_id, _prepare_chunk(raws, catalog, context, blobs)))
+
+
+class _Chunk:
+    """Messages handed to the worker together, and their results once back."""
+
+    def __init__(self, chunk_id: int) -> None:
+        self.id = chunk_id
+        self.done = threading.Event()
+        self.results: list[Prepared | None] | None = None
 
 
 class Preparer:
@@ -126,105 +181,158 @@ class Preparer:
     def __init__(self, forms_file: Path, blob_root: Path, workers: int = 1) -> None:
         self.forms_file = forms_file
         self.blob_root = blob_root
-        self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        self._broken = workers < 1
-        self._pending: dict[tuple[int, int], tuple[Future[list[Prepared | None]], int]] = {}
+        self._enabled = workers > 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        # requests go through a queue and a writer thread: a pipe holds 64 KiB, and a
+        # batch's chunks would otherwise block intake until the worker had read them
+        self._requests: queue.SimpleQueue[tuple[int, list[bytes], MailContext] | None] = \
+            queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._chunks: dict[int, _Chunk] = {}  # sent, not answered yet
+        self._next_id = 1
+        self._pending: dict[tuple[int, int], tuple[_Chunk, int]] = {}
         self.used = 0  # results intake took from the worker
         self.missed = 0  # handed over, but read by the service (not ready, or failed)
 
+    # -- the process ---------------------------------------------------------------------
+
     def start(self) -> None:
-        """Start the workers now (they take a moment to import), not at the first batch."""
-        pool = self._executor()
-        if pool is not None:
-            try:
-                for _ in range(self.workers):
-                    pool.submit(_ready)
-            except RuntimeError as exc:
-                self._give_up(exc)
+        """Start the worker now (it takes a moment to import), not at the first batch."""
+        if not self._enabled or self._proc is not None:
+            return
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(self.forms_file), str(self.blob_root)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, close_fds=True)
+        except OSError as exc:
+            log.warning("parse-ahead unavailable, parsing in the service: %s", exc)
+            self._enabled = False
+            return
+        self._reader = threading.Thread(target=self._read_answers, name="parse-ahead-reader",
+                                        daemon=True)
+        self._reader.start()
+        self._writer = threading.Thread(target=self._write_requests, name="parse-ahead-writer",
+                                        daemon=True)
+        self._writer.start()
 
-    def _executor(self) -> ProcessPoolExecutor | None:
-        if self._broken:
-            return None
-        if self._pool is None:
-            try:
-                # not fork: the service has threads (the watcher, the event loop).  The fork
-                # server imports only this module, not the service's entry point, and forks
-                # the workers from it.
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload([__name__])
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=context,
-                    initializer=_init_worker, initargs=(str(self.forms_file), str(self.blob_root)))
-            except (OSError, ValueError) as exc:
-                log.warning("parse-ahead unavailable, parsing in the service: %s", exc)
-                self._broken = True
-                return None
-        return self._pool
+    def _write_requests(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        try:
+            while (request := self._requests.get()) is not None:
+                _write_frame(proc.stdin, request)
+        except (OSError, ValueError) as exc:  # the worker died: its reader thread cleans up
+            log.warning("parse-ahead worker unavailable (%s); parsing in the service", exc)
+            self._enabled = False
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # the worker exits at the end of its input
 
-    def submit(self, batch: Sequence[tuple[int, int, bytes]], form_senders: frozenset[str]) -> int:
-        """Hand (uidvalidity, uid, raw) messages to the worker; how many were handed over."""
+    def _read_answers(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        try:
+            while True:
+                chunk_id, results = _read_frame(proc.stdout)
+                if chunk_id == 0:
+                    self._ready.set()
+                    continue
+                with self._lock:
+                    chunk = self._chunks.pop(chunk_id, None)
+                if chunk is not None:
+                    chunk.results = results
+                    chunk.done.set()
+        except Exception as exc:  # EOF (the worker exited), a broken pipe, a bad answer
+            if self._enabled:
+                log.warning("parse-ahead worker stopped (%s); parsing in the service",
+                            type(exc).__name__)
+        finally:
+            self._enabled = False
+            with self._lock:
+                orphans = list(self._chunks.values())
+                self._chunks.clear()
+            for chunk in orphans:
+                chunk.done.set()  # no results: taken as not read ahead
+
+    # -- batches -------------------------------------------------------------------------
+
+    def submit(self, batch: Sequence[tuple[int, int, bytes]], context: MailContext) -> int:
+        """Hand (uidvalidity, uid, raw) messages to the worker; how many were handed over.
+
+        Results of an earlier batch not taken (the watcher stopped mid-batch) are dropped.
+        """
+        self._pending.clear()
         small = [(v, u, raw) for v, u, raw in batch if len(raw) <= INLINE_OVER]
-        if len(small) < MIN_BATCH:
+        if len(small) < MIN_BATCH or not self._enabled:
             return 0
-        pool = self._executor()
-        if pool is None:
+        self.start()
+        if self._proc is None:
             return 0
-        for start in range(0, len(small), CHUNK):
-            chunk = small[start:start + CHUNK]
-            try:
-                future = pool.submit(_prepare_chunk, [raw for _, _, raw in chunk], form_senders)
-            except RuntimeError as exc:  # the pool broke (a worker died) or is shut down
-                self._give_up(exc)
-                return start
-            for index, (v, u, _raw) in enumerate(chunk):
-                self._pending[(v, u)] = (future, index)
+        start, size = 0, FIRST_CHUNK  # a small first chunk: the first message comes back soon
+        while start < len(small):
+            part = small[start:start + size]
+            with self._lock:
+                chunk = _Chunk(self._next_id)
+                self._next_id += 1
+                self._chunks[chunk.id] = chunk
+            self._requests.put((chunk.id, [raw for _, _, raw in part], context))
+            for index, (v, u, _raw) in enumerate(part):
+                self._pending[(v, u)] = (chunk, index)
+            start += len(part)
+            size = CHUNK
         return len(small)
 
     def take(self, uidvalidity: int, uid: int) -> Prepared | None:
-        """The result for this message; None when it was not read ahead or is not ready yet.
+        """The result for this message; None when it was not read ahead or is not ready.
 
-        Intake never waits for the worker: a message whose result is not ready
-        (the worker is still starting, or is behind) is read by the service.
+        Intake waits for the worker only while it is reading this very message's
+        chunk (the oldest one it holds), and then briefly; a message the worker
+        has not reached (it is still starting, or behind) is read by the service.
         """
         entry = self._pending.pop((uidvalidity, uid), None)
         if entry is None:
             return None
-        future, index = entry
-        if not future.done():
-            self.missed += 1
-            return None
-        try:
-            result = future.result()[index]
-            self.used += result is not None
-            self.missed += result is None
-            return result
-        except Exception as exc:  # a worker that died (BrokenProcessPool): read it here instead
-            self._give_up(exc)
-            return None
-
-    def discard(self) -> None:
-        """Forget results not taken (the watcher stopped mid-batch)."""
-        for future, _ in self._pending.values():
-            future.cancel()
-        self._pending.clear()
-
-    def _give_up(self, exc: BaseException) -> None:
-        log.warning("parse-ahead failed, parsing in the service from now on: %s: %s",
-                    type(exc).__name__, exc)
-        self._broken = True
-        self.discard()
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes' ids (for measuring them)."""
-        procs = getattr(self._pool, "_processes", None) or {}
-        return [int(pid) for pid in procs]
+        chunk, index = entry
+        if not chunk.done.is_set() and self._ready.is_set():
+            with self._lock:
+                current = min(self._chunks, default=None) == chunk.id
+            if current:
+                chunk.done.wait(WAIT_CURRENT)
+        result = chunk.results[index] if chunk.done.is_set() and chunk.results else None
+        self.used += result is not None
+        self.missed += result is None
+        return result
 
     def close(self) -> None:
         if self.used or self.missed:
             log.info("parse-ahead: %d messages read by the worker, %d by the service",
                      self.used, self.missed)
-        self.discard()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._pending.clear()
+        proc, self._proc = self._proc, None
+        self._enabled = False
+        if proc is None:
+            return
+        self._requests.put(None)  # the writer closes the worker's input once it is through
+        if self._writer is not None:
+            self._writer.join(timeout=5)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    def worker_pids(self) -> list[int]:
+        """The worker process's id (for measuring it)."""
+        return [self._proc.pid] if self._proc is not None else []
+
+
+if __name__ == "__main__":
+    # run the module's importable twin, so that what is pickled names mailbot.service.prepare
+    from mailbot.service.prepare import worker_main as _worker_main
+
+    sys.exit(_worker_main(sys.argv[1:]))

@@ -61,9 +61,9 @@ class Service:
     def prepare(self, batch: list[FetchedMail]) -> None:
         """A batch was fetched: have it parsed (and its forms read) ahead, on another core."""
         with self.app.sessions() as session:
-            senders = frozenset(self.intake.mail_context(session).focal_points)
+            context = self.intake.mail_context(session)
         self.preparer.submit([(f.uidvalidity, f.uid, f.raw) for f in batch if not f.oversized],
-                             senders)
+                             context)
 
     def handle(self, fetched: FetchedMail) -> str:
         outcome = self.intake.process(Fetched(

@@ -56,7 +56,7 @@ class MailboxSettings:
     idle_renew: int = 1500
     timeout: int = 30
     max_message_size: int = 35 * 1024 * 1024
-    parse_workers: int = 1
+    parse_ahead: bool = True
 
 
 @dataclass(frozen=True)
@@ -311,9 +311,6 @@ def _check(settings: Settings) -> None:
                                                     settings.policy.cycle_deadline):
         raise ConfigError("policy.cycle_session: cycle_session, cycle_opens_on and cycle_deadline "
                           "go together; expected all three or none")
-    if settings.mailbox.parse_workers < 0:
-        raise ConfigError(f"mailbox.parse_workers: got {settings.mailbox.parse_workers!r}, "
-                          "expected 0 (parse in the service) or more")
     for key in ("reasonable_period_days", "reminder_interval_days", "daily_cap_per_address",
                 "max_attachment_size", "retry_base_seconds"):
         if getattr(settings.policy, key) <= 0:

@@ -178,10 +178,10 @@ class _Chunk:
 class Preparer:
     """A worker process that reads batches ahead of intake; results are taken by UID."""
 
-    def __init__(self, forms_file: Path, blob_root: Path, workers: int = 1) -> None:
+    def __init__(self, forms_file: Path, blob_root: Path, enabled: bool = True) -> None:
         self.forms_file = forms_file
         self.blob_root = blob_root
-        self._enabled = workers > 0
+        self._enabled = enabled
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._writer: threading.Thread | None = None

@@ -51,7 +51,7 @@ class Service:
         self.intake.durable = False  # one barrier per batch, before the move (Watcher)
         self.dispatcher = Dispatcher(app, clock=clock)
         self.preparer = Preparer(self.settings.path(self.settings.desk.forms_file),
-                                 self.settings.blob_dir, self.settings.mailbox.parse_workers)
+                                 self.settings.blob_dir, self.settings.mailbox.parse_ahead)
         self.stats = RunStats()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

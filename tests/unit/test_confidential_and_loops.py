@@ -19,11 +19,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from desk_app import desk_app
 from sqlalchemy import select
 
-from mailbot.config import REPO_ROOT, build_settings
 from mailbot.domain.forms import FormKind, render_blank
-from mailbot.service.admin import db_upgrade, import_states
 from mailbot.service.app import App
 from mailbot.service.intake import Fetched, Intake, Outcome
 from mailbot.service.outbox import Dispatcher, Mailer
@@ -43,14 +42,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    settings = build_settings(
-        {"mailbox": {"host": "127.0.0.1", "tls": "none", "user": "mailbot@example.test"},
-         "smtp": {"host": "127.0.0.1", "port": free_port(), "tls": "none", "timeout": 5},
-         "storage": {"data_dir": str(tmp_path)}},
-        {"MAILBOT_MAILBOX__PASSWORD": "x"}, REPO_ROOT / "config" / "mailbot.toml")
-    app = App(settings)
-    db_upgrade(app)
-    import_states(app)
+    app = desk_app(tmp_path, smtp={"port": free_port(), "timeout": 5})
     yield app
     app.close()
 

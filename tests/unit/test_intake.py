@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from desk_app import desk_app
 from sqlalchemy import func, select
 
-from mailbot.config import REPO_ROOT, build_settings
-from mailbot.service.admin import db_upgrade, import_states
+from mailbot.config import REPO_ROOT
 from mailbot.service.app import App
 from mailbot.service.intake import Fetched, Intake
 from mailbot.store.tables import InboundMessage, OutboxMessage
@@ -26,16 +26,8 @@ NOW = datetime(2026, 11, 27, 12, 0)
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    settings = build_settings(
-        {"mailbox": {"host": "127.0.0.1", "tls": "none", "user": "mailbot@example.test"},
-         "smtp": {"host": "127.0.0.1", "tls": "none"},
-         "storage": {"data_dir": str(tmp_path)},
-         "desk": {"authserv_ids": ["mx.example.test"]},
-         "policy": {"max_attachment_size": 1_000_000}},
-        {"MAILBOT_MAILBOX__PASSWORD": "x"}, REPO_ROOT / "config" / "mailbot.toml")
-    app = App(settings)
-    db_upgrade(app)
-    import_states(app)
+    app = desk_app(tmp_path, desk={"authserv_ids": ["mx.example.test"]},
+                   policy={"max_attachment_size": 1_000_000})
     yield app
     app.close()
 

@@ -106,11 +106,16 @@ class MailboxConnection:
 
     # -- fetching ---------------------------------------------------------------------------
 
-    def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
-        """Fetch ``uids``: sizes first, then whole bodies, or headers of oversized messages."""
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """``RFC822.SIZE`` of each of ``uids`` (one round trip)."""
+        return {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in
+                self.c.fetch(list(uids), ["RFC822.SIZE"]).items()}
+
+    def fetch(self, uids: Sequence[int], sizes: dict[int, int] | None = None) -> list[FetchedMail]:
+        """Fetch ``uids``: whole bodies, or headers of oversized messages (sizes asked first)."""
         limit = self.settings.max_message_size
-        sizes = {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in
-                 self.c.fetch(list(uids), ["RFC822.SIZE"]).items()}
+        if sizes is None:
+            sizes = self.sizes(uids)
         normal = [u for u in uids if u in sizes and sizes[u] <= limit]
         big = [u for u in uids if u in sizes and sizes[u] > limit]
         out: dict[int, FetchedMail] = {}
@@ -184,6 +189,29 @@ class MailboxConnection:
 
 Handler = Callable[[FetchedMail], str]  # returns the folder to move the message to
 
+#: Bytes of message bodies a batch holds at once (messages over the size limit count
+#: nothing: only their header is fetched).
+FETCH_BUDGET = 64 * 1024 * 1024
+
+
+def split_by_size(uids: Sequence[int], sizes: dict[int, int], budget: int,
+                  limit: int) -> list[list[int]]:
+    """``uids`` in order, in parts whose sizes add up to at most ``budget`` (one message at least)."""
+    parts: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        size = 0 if size > limit else size
+        if current and held + size > budget:
+            parts.append(current)
+            current, held = [], 0
+        current.append(uid)
+        held += size
+    if current:
+        parts.append(current)
+    return parts
+
 
 class Watcher:
     """The owner thread of the IMAP connection: sync, fetch, hand over, move; reconnect on error."""
@@ -217,18 +245,24 @@ class Watcher:
                 return total
             for start in range(0, len(uids), self.settings.batch_size):
                 batch = uids[start:start + self.settings.batch_size]
-                moves: dict[str, list[int]] = defaultdict(list)
-                fetched_batch = self.conn.fetch(batch)
-                self.on_fetched(fetched_batch)  # e.g. parse ahead on another core
-                for fetched in fetched_batch:
-                    moves[self.handle(fetched)].append(fetched.uid)
-                self.before_move()  # what was committed is on disk before the mail leaves
-                for folder, done in moves.items():
-                    self.conn.move(done, folder)
-                total += sum(len(v) for v in moves.values())
-                self.on_batch(sum(len(v) for v in moves.values()))
-                if self.stop_event.is_set():
-                    return total
+                sizes = self.conn.sizes(batch)
+                # a batch of large messages is fetched a part at a time, so that the bodies
+                # held at once stay within FETCH_BUDGET whatever the batch holds
+                for part in split_by_size(batch, sizes, FETCH_BUDGET,
+                                          self.settings.max_message_size):
+                    moves: dict[str, list[int]] = defaultdict(list)
+                    fetched_batch = self.conn.fetch(part, sizes)
+                    self.on_fetched(fetched_batch)  # e.g. parse ahead on another core
+                    for fetched in fetched_batch:
+                        moves[self.handle(fetched)].append(fetched.uid)
+                    del fetched_batch
+                    self.before_move()  # what was committed is on disk before the mail leaves
+                    for folder, done in moves.items():
+                        self.conn.move(done, folder)
+                    total += sum(len(v) for v in moves.values())
+                    self.on_batch(sum(len(v) for v in moves.values()))
+                    if self.stop_event.is_set():
+                        return total
         return total
 
     def run_once(self) -> int:

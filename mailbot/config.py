@@ -51,7 +51,7 @@ class MailboxSettings:
     processed: str = "Processed"
     quarantine: str = "Quarantine"
     ignored: str = "Ignored"
-    batch_size: int = 50
+    batch_size: int = 100
     poll_interval: int = 180
     idle_renew: int = 1500
     timeout: int = 30

@@ -1,7 +1,7 @@
 """Forms throughput: messages parsed, their forms found and validated, per second.
 
-Runs the form step of intake (``parse_message`` -> attachments read ->
-``find_form`` -> ``validate``) over the fixture set in
+Runs the form step of intake (``parse_message`` -> ``read_form``: the body,
+else the attachments -> ``validate``) over the fixture set in
 ``tests/fixtures/forms`` and prints the rate per stage and per fixture
 kind.  Usage::
 
@@ -21,14 +21,14 @@ from mailbot.domain.forms import (
     FormKind,
     SenderError,
     extract_form,
-    find_form,
     render_blank,
     require_form,
     validate,
 )
 from mailbot.domain.states import StateRegistry, parse_focal_points
-from mailbot.mail.formfiles import blank_docx, blank_pdf, form_from_attachment
+from mailbot.mail.formfiles import blank_docx, blank_pdf
 from mailbot.mail.parse import parse_message
+from mailbot.service.prepare import read_form
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "forms"
@@ -67,10 +67,8 @@ def main() -> None:
         def run() -> int:
             for raw in messages.values():
                 mail = parse_message(raw)
-                forms = [f for f in (form_from_attachment(a, catalog) for a in mail.attachments)
-                         if f is not None]
-                try:
-                    form = require_form(find_form(mail, catalog, forms), catalog)
+                try:  # the form as intake reads it: the body, else the attachments
+                    form = require_form(read_form(mail, catalog), catalog)
                     validate(form, catalog, registry, sender_state=focal.get(mail.from_addr),
                              reference_exists=lambda r: r.endswith("0007"))
                 except SenderError:

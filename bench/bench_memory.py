@@ -59,6 +59,8 @@ def part_a(stack: MailStack, annex_mb: int) -> None:
           f"handled {result['handled']} {dict(result['outcomes'])} in {result['intake_s']:.2f} s; "
           f"peak RSS {result['peak_rss_mb']:.0f} MiB (RSS before intake {result['rss_start_mb']:.0f}, "
           f"after {result['rss_end_mb']:.0f}); target < 250 MiB")
+    print(f"    (a single message is parsed by the service; the parse-ahead worker, idle, peaked at "
+          f"{result['worker_peak_rss_mb']} MiB)")
 
 
 def part_b(stack: MailStack, backlog: int) -> None:
@@ -76,7 +78,9 @@ def part_b(stack: MailStack, backlog: int) -> None:
           f"outcomes {dict(sorted(result['outcomes'].items()))}; inbox left {inbox_count(stack)}")
     samples = ", ".join(f"{n}: {rss:.0f}" for n, rss in result["samples"])
     print(f"    RSS (MiB) after n processed: {samples}")
-    print(f"    RSS before intake {result['rss_start_mb']:.0f} MiB, peak {result['peak_rss_mb']:.0f} MiB")
+    print(f"    RSS before intake {result['rss_start_mb']:.0f} MiB, peak {result['peak_rss_mb']:.0f} MiB; "
+          f"parse-ahead worker peak {result['worker_peak_rss_mb']} MiB "
+          f"({result['parse_ahead']['used']} messages read by it)")
 
 
 def main() -> int:

@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ FIRST_CHUNK = 2
 CHUNK = 8
 #: Seconds intake waits for the chunk the worker is reading right now.
 WAIT_CURRENT = 0.05
+#: Seconds without an answer after which the worker is taken to be stuck.
+STUCK_AFTER = 60.0
 
 
 class NotRead:
@@ -171,6 +174,7 @@ class _Chunk:
 
     def __init__(self, chunk_id: int) -> None:
         self.id = chunk_id
+        self.sent_at = time.monotonic()
         self.done = threading.Event()
         self.results: list[Prepared | None] | None = None
 
@@ -268,6 +272,8 @@ class Preparer:
         small = [(v, u, raw) for v, u, raw in batch if len(raw) <= INLINE_OVER]
         if len(small) < MIN_BATCH or not self._enabled:
             return 0
+        if self._stuck():
+            return 0
         self.start()
         if self._proc is None:
             return 0
@@ -284,6 +290,22 @@ class Preparer:
             start += len(part)
             size = CHUNK
         return len(small)
+
+    def _stuck(self) -> bool:
+        """A worker that has not answered a chunk for STUCK_AFTER seconds (a reader caught in
+        a hostile attachment) is stopped, and the service reads for itself from then on;
+        otherwise the batches queued for it would pile up in memory."""
+        with self._lock:
+            oldest = min(self._chunks.values(), key=lambda c: c.id, default=None)
+        if oldest is None or time.monotonic() - oldest.sent_at < STUCK_AFTER:
+            return False
+        log.warning("parse-ahead worker has not answered for %.0f s; stopped, parsing in the "
+                    "service", time.monotonic() - oldest.sent_at)
+        self._enabled = False
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+        return True
 
     def take(self, uidvalidity: int, uid: int) -> Prepared | None:
         """The result for this message; None when it was not read ahead or is not ready.

@@ -8,6 +8,7 @@ service, and intake must file the same way with and without it.
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -167,3 +168,22 @@ def test_lone_messages_large_ones_and_a_disabled_worker_are_read_in_the_service(
     off = Preparer(app.settings.path(app.settings.desk.forms_file), app.settings.blob_dir, enabled=False)
     assert off.submit([(1, u, r) for u, r in enumerate(small * 3, 1)], ctx) == 0
     off.close()
+
+
+def test_a_stuck_worker_is_stopped_and_the_service_reads_for_itself(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = preparer(app)
+    worker.start()
+    assert worker._ready.wait(30) and worker._proc is not None
+    ctx = context_of(app)
+    batch = [(1, uid, raw) for uid, raw in enumerate(raws()[:8], 1)]
+    worker._proc.send_signal(signal.SIGSTOP)  # as if caught in a reader that never returns
+    try:
+        assert worker.submit(batch, ctx) == len(batch)
+        monkeypatch.setattr(prep, "STUCK_AFTER", 0.2)
+        time.sleep(0.3)
+        assert worker.submit(batch, ctx) == 0  # not answered for longer than STUCK_AFTER
+        assert worker._proc.wait(timeout=10) != 0  # killed
+        assert worker.submit(batch, ctx) == 0 and worker.take(1, 1) is None
+    finally:
+        worker.close()

@@ -221,17 +221,23 @@ class Filing:
         # a replayed message that was held before: its held submission is taken up again
         # (a message handled for the first time has none)
         earlier = repo.submission_of_message(session, row.id) if row.attempts > 1 else None
-        sub = earlier or Submission(message_id=row.id)
-        sub.kind, sub.state_code, sub.incident_id = data.kind.value, state, incident_id
-        sub.cycle_id = cycle.id if cycle else None
-        sub.fields, sub.extra_lines = jsonable(data.values), list(data.unknown_lines)
-        sub.circulation, sub.circulation_defaulted = data.circulation, data.circulation_defaulted
-        sub.status, sub.hold_reason = "accepted", None
-        sub.late, sub.received_at = bool(cycle and row.received_at.date() > cycle.deadline), row.received_at
-        if incident is not None:
-            sub.incident = incident
-        session.add(sub)
-        session.flush()
+        values = {
+            "message_id": row.id, "kind": data.kind.value, "state_code": state,
+            "incident_id": incident.id if incident is not None else incident_id,
+            "cycle_id": cycle.id if cycle else None,
+            "fields": jsonable(data.values), "extra_lines": list(data.unknown_lines),
+            "circulation": data.circulation, "circulation_defaulted": data.circulation_defaulted,
+            "status": "accepted", "hold_reason": None,
+            "late": bool(cycle and row.received_at.date() > cycle.deadline),
+            "received_at": row.received_at,
+        }
+        if earlier is None:
+            sub = repo.insert_loaded(session, Submission, values)
+        else:
+            sub = earlier
+            for name, value in values.items():
+                setattr(sub, name, value)
+            session.flush()
         for att in repo.attachments_of(session, row.id):
             att.submission_id = sub.id
         return sub
@@ -252,10 +258,11 @@ class Filing:
                         self.settings.policy.same_incident_place_similarity:
                     similar = other
                     break
-        incident = Incident(reference=reference, year=now.year, seq=seq, status="open",
-                            occurred_on=occurred if isinstance(occurred, date) else None,
-                            place=place, summary=str(v.get("description") or "")[:500],
-                            possibly_same_as_id=similar.id if similar else None, created_at=now)
+        incident = repo.insert_loaded(session, Incident, {
+            "reference": reference, "year": now.year, "seq": seq, "status": "open",
+            "occurred_on": occurred if isinstance(occurred, date) else None, "place": place,
+            "summary": str(v.get("description") or "")[:500],
+            "possibly_same_as_id": similar.id if similar else None, "created_at": now})
         sending = v.get("sending_state") or {}
         parties: list[tuple[str, str | None, str | None]] = [("reporting", state, None),
                                                              ("host", host, None)]
@@ -264,9 +271,8 @@ class Filing:
         offender = v.get("offender_state")
         if offender:
             parties.append(("offender", str(offender), None))
-        session.add(incident)
-        # the incident and its submission in one flush; parties and obligations in one
-        # statement each (nothing in this transaction needs them as objects)
+        # the incident and its submission, its parties and its obligations: one statement
+        # each (nothing in this transaction needs the parties or obligations as objects)
         sub = self._submission(session, row, data, state, now, incident=incident)
         repo.add_parties(session, incident.id, parties)
         specs = obligations_for_violation(reporting_state=state, host_state=host,

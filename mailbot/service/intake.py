@@ -174,6 +174,8 @@ class Intake:
                 "received_at": now,
                 "status": "received",
                 "attempts": 1,
+                "folder": None, "reason": None, "error": None, "incident_id": None,
+                "duplicate_of_id": None, "processed_at": None,
                 "classification": cls.kind.value if cls else None,
                 "rules": list(cls.rules) if cls else [],
                 "notes": list(cls.notes) if cls else [],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from mailbot.store.tables import (
     Address,
     AttachmentRecord,
+    Base,
     InboundMessage,
     Incident,
     IncidentParty,
@@ -29,6 +30,8 @@ from mailbot.store.tables import (
     State,
     Submission,
 )
+
+T = TypeVar("T", bound=Base)
 
 # --- States and addresses -------------------------------------------------------------------
 
@@ -164,30 +167,39 @@ def hashes_by_key(session: Session, key: str) -> list[tuple[int, str]]:
     return [(int(i), str(h)) for i, h in rows]
 
 
-_INSERT_MESSAGE = insert(InboundMessage).returning(InboundMessage.id)
 _INSERT_LOCATION = insert(MessageLocation)
-_MESSAGE_COLUMNS = tuple(c.key for c in InboundMessage.__table__.columns if c.key != "id")
+_INSERTS: dict[type[Any], tuple[Any, tuple[str, ...]]] = {}
+
+
+def insert_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T:
+    """Insert one row with a prepared statement and return it as a row of the session.
+
+    Every column but the id must be given: the row is attached as if loaded,
+    with exactly these values, and later changes to it are flushed as usual;
+    its relationships load from the database when first read.  Intake writes a
+    message, and a report its incident and submission, this way: the unit of
+    work's insert machinery cost more than the rest of writing them.
+    """
+    if model not in _INSERTS:
+        table = model.__table__
+        _INSERTS[model] = (insert(model).returning(table.c.id),
+                           tuple(c.key for c in table.columns if c.key != "id"))
+    statement, columns = _INSERTS[model]
+    full = {name: values[name] for name in columns}  # a missing column is a bug: KeyError
+    row_id = int(session.connection().execute(statement, full).scalar_one())
+    row = model(id=row_id, **full)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def record_message(session: Session, values: dict[str, Any], mailbox: str, uidvalidity: int,
                    uid: int, seen_at: datetime) -> InboundMessage:
-    """Insert a received message and its location; return it as a row of the session.
-
-    Two prepared INSERTs, then the row is attached to the session as if loaded
-    (every column given, no relationship to load): intake writes one for every
-    message, and the unit of work's insert machinery cost more than the rest of
-    recording it.  Later changes to the row are flushed as usual.
-    """
-    full = {name: values.get(name) for name in _MESSAGE_COLUMNS}
-    conn = session.connection()
-    row_id = int(conn.execute(_INSERT_MESSAGE, full).scalar_one())
-    conn.execute(_INSERT_LOCATION, {"message_id": row_id, "mailbox": mailbox,
-                                    "uidvalidity": uidvalidity, "uid": uid, "seen_at": seen_at})
-    row = InboundMessage(id=row_id, **full)
-    make_transient_to_detached(row)
-    session.add(row)
-    set_committed_value(row, "attachments", [])
-    set_committed_value(row, "locations", [])
+    """Insert a received message and its location; return it as a row of the session."""
+    row = insert_loaded(session, InboundMessage, values)
+    session.connection().execute(_INSERT_LOCATION, {
+        "message_id": row.id, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid,
+        "seen_at": seen_at})
     return row
 
 

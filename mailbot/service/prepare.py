@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -154,6 +155,11 @@ def _prepare_chunk(raws: Sequence[bytes], catalog: FormCatalog, context: MailCon
 def worker_main(argv: Sequence[str]) -> int:
     """The worker's loop: answer each chunk until stdin closes."""
     forms_file, blob_root = argv
+    # Ctrl-C, or a service manager's SIGTERM, reaches the whole process group: the
+    # service stops the worker itself, by closing its input, once it no longer needs it
+    # (and the worker also ends when the service dies, at the end of its input)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     catalog = FormCatalog.from_toml_data(tomllib.loads(Path(forms_file).read_text("utf-8")))
     blobs = BlobStore(Path(blob_root))
     # the answers go on the original stdout; anything a library prints goes to stderr

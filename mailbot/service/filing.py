@@ -216,7 +216,11 @@ class Filing:
     def _submission(self, session: Session, row: InboundMessage, data: FormData, state: str,
                     now: datetime, incident_id: int | None = None,
                     incident: Incident | None = None) -> Submission:
-        """File the form as a submission (flushed, with ``incident`` when that is new)."""
+        """File the form as a submission, against ``incident`` (or ``incident_id``).
+
+        A new submission is inserted at once; one taken up again on a replay (it
+        was held before) is updated and flushed.
+        """
         cycle = timeq.open_cycle(session)
         # a replayed message that was held before: its held submission is taken up again
         # (a message handled for the first time has none)

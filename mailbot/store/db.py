@@ -21,6 +21,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from mailbot.store import direct
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 #: The session types the service layer annotates with (it imports them from here,
@@ -62,6 +64,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     event.listen(factory, "before_flush", _write_outbox_before_flush)
     event.listen(factory, "before_commit", _write_outbox)
     event.listen(factory, "do_orm_execute", _write_outbox_before_statement)
+    direct.track(factory)
     return factory
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, String, bindparam, func, insert, literal, selec
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from mailbot.store.direct import Direct
 from mailbot.store.tables import (
     Address,
     AttachmentRecord,
@@ -136,14 +137,14 @@ def message_at(session: Session, mailbox: str, uidvalidity: int, uid: int) -> In
 
 # Statements intake runs for every message, built once: building a statement costs
 # several times what SQLite takes to run it.
-_STATUS_AT = (
+_STATUS_AT = Direct(
     select(InboundMessage.id, InboundMessage.status)
     .join(MessageLocation, MessageLocation.message_id == InboundMessage.id)
     .where(MessageLocation.mailbox == bindparam("mailbox"),
            MessageLocation.uidvalidity == bindparam("uidvalidity"),
            MessageLocation.uid == bindparam("uid"))
 )
-_HASHES_BY_KEY = (
+_HASHES_BY_KEY = Direct(
     select(InboundMessage.id, InboundMessage.content_hash)
     .where(InboundMessage.message_key == bindparam("key")).order_by(InboundMessage.id)
 )
@@ -156,19 +157,18 @@ def status_at(session: Session, mailbox: str, uidvalidity: int, uid: int) -> tup
     it; they are plain statements on the session's connection, which cost a
     fraction of loading ORM rows that are almost never there.
     """
-    found = session.connection().execute(
-        _STATUS_AT, {"mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid}).first()
+    found = _STATUS_AT.first(session, {"mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid})
     return (int(found[0]), str(found[1])) if found is not None else None
 
 
 def hashes_by_key(session: Session, key: str) -> list[tuple[int, str]]:
     """(id, content hash) of the messages recorded under ``key``, oldest first."""
-    rows = session.connection().execute(_HASHES_BY_KEY, {"key": key})
-    return [(int(i), str(h)) for i, h in rows]
+    return [(int(i), str(h)) for i, h in _HASHES_BY_KEY.all(session, {"key": key})]
 
 
-_INSERT_LOCATION = insert(MessageLocation)
-_INSERTS: dict[type[Any], tuple[Any, tuple[str, ...]]] = {}
+_INSERT_LOCATION = Direct(insert(MessageLocation),
+                          ("message_id", "mailbox", "uidvalidity", "uid", "seen_at"))
+_INSERTS: dict[type[Any], tuple[Direct, tuple[str, ...]]] = {}
 
 
 def insert_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T:
@@ -182,11 +182,11 @@ def insert_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T
     """
     if model not in _INSERTS:
         table = model.__table__
-        _INSERTS[model] = (insert(model).returning(table.c.id),
-                           tuple(c.key for c in table.columns if c.key != "id"))
+        columns = tuple(c.key for c in table.columns if c.key != "id")
+        _INSERTS[model] = (Direct(insert(model).returning(table.c.id), columns), columns)
     statement, columns = _INSERTS[model]
     full = {name: values[name] for name in columns}  # a missing column is a bug: KeyError
-    row_id = int(session.connection().execute(statement, full).scalar_one())
+    row_id = int(statement.scalar(session, full))
     row = model(id=row_id, **full)
     make_transient_to_detached(row)
     session.add(row)
@@ -197,13 +197,13 @@ def record_message(session: Session, values: dict[str, Any], mailbox: str, uidva
                    uid: int, seen_at: datetime) -> InboundMessage:
     """Insert a received message and its location; return it as a row of the session."""
     row = insert_loaded(session, InboundMessage, values)
-    session.connection().execute(_INSERT_LOCATION, {
+    _INSERT_LOCATION.run(session, {
         "message_id": row.id, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid,
         "seen_at": seen_at})
     return row
 
 
-_FINISH_MESSAGE = (
+_FINISH_MESSAGE = Direct(
     update(InboundMessage).where(InboundMessage.id == bindparam("row_id"))
     .values(status=bindparam("status"), reason=bindparam("reason"), folder=bindparam("folder"),
             processed_at=bindparam("processed_at"), duplicate_of_id=bindparam("duplicate_of_id"),
@@ -222,7 +222,7 @@ def finish_message(session: Session, row: InboundMessage, *, status: str, reason
     """
     values = {"status": status, "reason": reason, "folder": folder, "processed_at": processed_at,
               "duplicate_of_id": duplicate_of_id, "incident_id": incident_id}
-    session.connection().execute(_FINISH_MESSAGE, {"row_id": row.id, **values})
+    _FINISH_MESSAGE.run(session, {"row_id": row.id, **values})
     for name, value in values.items():
         set_committed_value(row, name, value)
 
@@ -291,13 +291,14 @@ def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
 # --- Incidents -------------------------------------------------------------------------------
 
 
-_BUMP_COUNTER = (
+_BUMP_COUNTER = Direct(
     update(ReferenceCounter)
     .where(ReferenceCounter.prefix == bindparam("counter_prefix"),
            ReferenceCounter.year == bindparam("counter_year"))
     .values(last_seq=ReferenceCounter.last_seq + 1)
     .returning(ReferenceCounter.last_seq)
 )
+_INSERT_COUNTER = Direct(insert(ReferenceCounter), ("prefix", "year", "last_seq"))
 
 
 def next_reference(session: Session, prefix: str, year: int) -> tuple[str, int]:
@@ -307,27 +308,30 @@ def next_reference(session: Session, prefix: str, year: int) -> tuple[str, int]:
     transaction ends (two desks never issue the same number); the year's first
     reference inserts the counter.
     """
-    seq = session.connection().execute(
-        _BUMP_COUNTER, {"counter_prefix": prefix, "counter_year": year}).scalar()
+    seq = _BUMP_COUNTER.scalar(session, {"counter_prefix": prefix, "counter_year": year})
     if seq is None:
-        session.connection().execute(
-            insert(ReferenceCounter), {"prefix": prefix, "year": year, "last_seq": 1})
+        _INSERT_COUNTER.run(session, {"prefix": prefix, "year": year, "last_seq": 1})
         seq = 1
     return f"{prefix}-{year}-{int(seq):04d}", int(seq)
+
+
+_INSERT_PARTIES = Direct(insert(IncidentParty), ("incident_id", "role", "state_code", "organization"))
+_INSERT_OBLIGATIONS = Direct(insert(Obligation), ("incident_id", "state_code", "paragraph", "role", "gentle",
+                                                  "due_at", "status", "created_at"))
 
 
 def add_parties(session: Session, incident_id: int,
                 parties: Sequence[tuple[str, str | None, str | None]]) -> None:
     """The States (or organization) concerned by an incident: (role, State code, organization)."""
-    session.connection().execute(insert(IncidentParty), [
+    _INSERT_PARTIES.run_many(session, [
         {"incident_id": incident_id, "role": role, "state_code": code, "organization": org}
         for role, code, org in parties])
 
 
 def add_obligations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Open obligations (column values), in one statement."""
-    if rows:
-        session.connection().execute(insert(Obligation), list(rows))
+    """Open obligations (incident, State, paragraph, role, gentle, due, status, created), in one
+    statement."""
+    _INSERT_OBLIGATIONS.run_many(session, rows)
 
 
 _INCIDENT_BY_REFERENCE = select(Incident).where(Incident.reference == bindparam("reference"))
@@ -406,7 +410,7 @@ def submission_outbox(session: Session, submission_id: int) -> list[OutboxMessag
 PENDING_OUTBOX = "outbox_pending"
 
 
-_OUTBOX_KEY_EXISTS = select(OutboxMessage.id).where(OutboxMessage.key == bindparam("key"))
+_OUTBOX_KEY_EXISTS = Direct(select(OutboxMessage.id).where(OutboxMessage.key == bindparam("key")))
 
 
 def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -> bool:
@@ -427,21 +431,40 @@ def enqueue(session: Session, values: dict[str, Any], known_new: bool = False) -
         return False
     # a plain statement: the rows queued in this session are in ``added`` already, so
     # there is no need to write them first (as an ORM statement would)
-    if not known_new and session.connection().execute(_OUTBOX_KEY_EXISTS, {"key": key}).first():
+    if not known_new and _OUTBOX_KEY_EXISTS.first(session, {"key": key}) is not None:
         return False
     added.add(key)
+    missing = [name for name in OUTBOX_COLUMNS if name not in values]
+    if missing:  # a column left out takes its default, as it would from the ORM
+        values = {**values, **{name: _column_default(OutboxMessage, name) for name in missing}}
     session.info.setdefault(PENDING_OUTBOX, []).append(values)
     return True
 
 
-_INSERT_OUTBOX = insert(OutboxMessage)
+def _column_default(model: type[Base], name: str) -> Any:
+    """The Python-side default of a column (None when it has none)."""
+    default = model.__table__.c[name].default
+    if default is None:
+        return None
+    if default.is_callable:
+        return default.arg(None)
+    return default.arg
+
+
+#: the columns a queued outbox row sets (:func:`enqueue`'s values; the rest are filled in
+#: when the mail is claimed, sent or reported)
+OUTBOX_COLUMNS = ("key", "kind", "message_id", "recipients", "subject", "lang", "context",
+                  "attachment_refs", "in_reply_to", "thread_references", "auto_submitted", "raw",
+                  "status", "attempts", "next_attempt_at", "last_error", "state_code", "incident_id",
+                  "submission_id", "cause_message_id", "created_at")
+_INSERT_OUTBOX = Direct(insert(OutboxMessage), OUTBOX_COLUMNS)
 # each recipient's pending result finds its row by the row's unique key: no ids to read back
-_INSERT_RESULTS = insert(OutboxRecipient).from_select(
+_INSERT_RESULTS = Direct(insert(OutboxRecipient).from_select(
     ["outbox_id", "address", "status", "created_at"],
     select(OutboxMessage.id, bindparam("address", type_=String()), literal("pending", String()),
            bindparam("created_at", type_=DateTime()))
     .where(OutboxMessage.key == bindparam("key", type_=String())),
-)
+))
 
 
 def flush_outbox(session: Session) -> int:
@@ -449,12 +472,10 @@ def flush_outbox(session: Session) -> int:
     pending: list[dict[str, Any]] | None = session.info.pop(PENDING_OUTBOX, None)
     if not pending:
         return 0
-    conn = session.connection()
-    conn.execute(_INSERT_OUTBOX, pending)
-    results = [{"key": values["key"], "address": address, "created_at": values["created_at"]}
-               for values in pending for address in values["recipients"]]
-    if results:
-        conn.execute(_INSERT_RESULTS, results)
+    _INSERT_OUTBOX.run_many(session, pending)
+    _INSERT_RESULTS.run_many(session, [
+        {"key": values["key"], "address": address, "created_at": values["created_at"]}
+        for values in pending for address in values["recipients"]])
     return len(pending)
 
 
@@ -485,7 +506,7 @@ def focal_point_map(session: Session) -> dict[str, list[str]]:
     return out
 
 
-_AUTOMATIC_MAIL_COUNT = select(func.count()).select_from(
+_AUTOMATIC_MAIL_COUNT = Direct(select(func.count()).select_from(
     select(OutboxRecipient.id)
     .join(OutboxMessage, OutboxMessage.id == OutboxRecipient.outbox_id)
     .where(
@@ -498,7 +519,7 @@ _AUTOMATIC_MAIL_COUNT = select(func.count()).select_from(
     )
     .limit(bindparam("limit"))
     .subquery()
-)
+))
 
 
 def automatic_mail_count(session: Session, address: str, since: datetime, limit: int) -> int:
@@ -506,8 +527,7 @@ def automatic_mail_count(session: Session, address: str, since: datetime, limit:
 
     Counting stops at the cap: past it, the exact number does not matter.
     """
-    found = session.connection().execute(
-        _AUTOMATIC_MAIL_COUNT, {"address": address, "since": since, "limit": limit}).scalar()
+    found = _AUTOMATIC_MAIL_COUNT.scalar(session, {"address": address, "since": since, "limit": limit})
     return int(found or 0)
 
 

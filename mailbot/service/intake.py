@@ -196,7 +196,9 @@ class Intake:
                           "kept in the quarantine folder, only its header was read")
                 self.handlers.quarantined(session, row, mail, cls, "too_large", reason, now)
                 return self._finish(session, row, HandlerResult.quarantine(reason), cls, now)
-            blocked = self._store_attachments(session, row, mail)
+            stored = (prepared.attachment_digests
+                      if prepared is not None and not self.durable else None)
+            blocked = self._store_attachments(session, row, mail, stored)
             if blocked:
                 reason = "; ".join(blocked)
                 self.handlers.quarantined(
@@ -239,8 +241,12 @@ class Intake:
         bounced = (info.permanent + info.temporary) if info else ()
         return classify(mail, ctx, bounced)
 
-    def _store_attachments(self, session: Session, row: InboundMessage,
-                           mail: InboundMail) -> list[str]:
+    def _store_attachments(self, session: Session, row: InboundMessage, mail: InboundMail,
+                           stored: tuple[str, ...] | None = None) -> list[str]:
+        """Record the attachments (stored in the blob store here, unless ``stored`` gives
+        their digests: the parse-ahead worker stored them) and judge them; the problems."""
+        if stored is not None and len(stored) != len(mail.attachments):
+            stored = None
         policy = self.settings.policy
         problems: list[str] = []
         records: list[AttachmentRecord] = []
@@ -251,7 +257,8 @@ class Intake:
                             blocked_extensions=policy.blocked_extensions,
                             max_size=policy.max_attachment_size)
             total += att.size
-            digest = self.app.blobs.put(att.data, durable=self.durable)
+            digest = stored[i - 1] if stored is not None else self.app.blobs.put(
+                att.data, durable=self.durable)
             record = AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
                                       content_type=att.content_type[:255], size=att.size,
                                       verdict=verdict.verdict)

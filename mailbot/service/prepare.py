@@ -76,6 +76,8 @@ class Prepared:
     form_read: bool = False  # False: the form was not looked for (not a focal point's mail)
     form: RawForm | None = None
     digest: str | None = None  # the raw bytes, stored in the blob store under this SHA-256
+    #: each attachment's bytes, stored in the blob store under these SHA-256s (in order)
+    attachment_digests: tuple[str, ...] | None = None
 
 
 def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
@@ -99,18 +101,22 @@ def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None
     classifies the message itself (with the bounce details and its own view of
     who is who), and reads the form there if this one did not.
 
-    With ``blobs``, the raw bytes are stored first (content-addressed and
-    atomic, so the same bytes stored twice, here and by the service, are one
-    file); the service's batch barrier makes them durable before the move.
+    With ``blobs``, the raw bytes and each attachment are stored (content-
+    addressed and atomic, so the same bytes stored twice, here and by the
+    service, are one file); the service's batch barrier makes them durable
+    before the move.
     """
     digest = blobs.put(raw, durable=False) if blobs is not None else None
     try:
         mail = parse_message(raw)
     except ParseError as exc:
         return Prepared(None, str(exc), digest=digest)
+    stored = (tuple(blobs.put(att.data, durable=False) for att in mail.attachments)
+              if blobs is not None else None)
     if catalog is None or context is None or classify(mail, context).kind is not MailClass.STATE:
-        return Prepared(mail, digest=digest)
-    return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest)
+        return Prepared(mail, digest=digest, attachment_digests=stored)
+    return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest,
+                    attachment_digests=stored)
 
 
 # -- the worker process ------------------------------------------------------------------------

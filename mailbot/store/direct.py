@@ -32,15 +32,16 @@ from sqlalchemy.sql.expression import Executable
 _RAW = "direct_connection"
 
 
+_NO_DEFAULT = object()
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    #: positional dialects (SQLite): the user's parameter keys in placeholder order
-    order: tuple[str, ...] | None
-    #: named dialects (PostgreSQL): user's key -> name in the SQL
-    names: dict[str, str]
-    defaults: dict[str, Any]
-    processors: dict[str, Callable[[Any], Any]]
+    #: one slot per placeholder, in order (SQLite) or by name (PostgreSQL):
+    #: (name in the SQL, the caller's key, its type's processor, its default or _NO_DEFAULT)
+    slots: tuple[tuple[str, str, Callable[[Any], Any] | None, Any], ...]
+    positional: bool
 
 
 class Direct:
@@ -86,20 +87,22 @@ class Direct:
             if default is None or not default.is_scalar:
                 raise TypeError(f"a direct statement must set {column} (its default is computed)")
             defaults[column.key] = default.arg
-        order = tuple(key_of[name] for name in compiled.positiontup) if dialect.positional else None
-        return _Compiled(sql=compiled.string, order=order,
-                         names={key: name for name, key in key_of.items()},
-                         defaults=defaults, processors=processors)
+        names = compiled.positiontup if dialect.positional else list(key_of)
+        slots = tuple((name, key_of[name], processors.get(key_of[name]),
+                       defaults.get(key_of[name], _NO_DEFAULT)) for name in names)
+        return _Compiled(sql=compiled.string, slots=slots, positional=dialect.positional)
 
     @staticmethod
     def _parameters(c: _Compiled, params: Mapping[str, Any]) -> Any:
-        values = {**c.defaults, **params} if c.defaults else params
-        if c.processors:
-            values = {k: (c.processors[k](v) if k in c.processors else v)
-                      for k, v in values.items()}
-        if c.order is not None:
-            return tuple(values[k] for k in c.order)  # a missing parameter is a bug: KeyError
-        return {name: values[key] for key, name in c.names.items()}
+        """The DBAPI parameters: a missing parameter without a default is a bug (KeyError)."""
+        values = [params[key] if default is _NO_DEFAULT else params.get(key, default)
+                  for _name, key, _proc, default in c.slots]
+        for i, (_name, _key, proc, _default) in enumerate(c.slots):
+            if proc is not None:
+                values[i] = proc(values[i])
+        if c.positional:
+            return values
+        return {slot[0]: value for slot, value in zip(c.slots, values, strict=True)}
 
     def cursor(self, session: Session, params: Mapping[str, Any]) -> Any:
         """Run once with ``params``; the DBAPI cursor, to read the rows from."""

@@ -82,7 +82,7 @@ def test_the_worker_reads_what_the_service_would(app: App) -> None:
     finally:
         worker.close()
     assert all(r is not None for r in results)
-    forms_read = 0
+    forms_read = attachments = 0
     for (_, _, raw), result in zip(batch, results, strict=True):
         assert result is not None
         assert result.digest == hashlib.sha256(raw).hexdigest()
@@ -93,12 +93,18 @@ def test_the_worker_reads_what_the_service_would(app: App) -> None:
             assert result.mail is None and result.parse_error == str(exc)
             continue
         assert result.mail == mail
+        assert result.attachment_digests is not None
+        assert len(result.attachment_digests) == len(mail.attachments)
+        for att, digest in zip(mail.attachments, result.attachment_digests, strict=True):
+            assert app.blobs.get(digest) == att.data  # each attachment stored by the worker too
+            attachments += 1
         state_mail = classify(mail, ctx).kind is MailClass.STATE
         assert result.form_read is state_mail
         if state_mail:
             forms_read += 1
             assert result.form == read_form(mail, cat)
     assert forms_read >= 15  # the forms fixtures come from registered focal points
+    assert attachments >= 4  # the PDF and Word forms among the fixtures
     assert worker.used == len(batch) and worker.missed == 0
 
 

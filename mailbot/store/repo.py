@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, String, bindparam, func, insert, literal, select, update
+from sqlalchemy import DateTime, String, bindparam, func, insert, inspect, literal, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from mailbot.store.direct import Direct
 from mailbot.store.tables import (
@@ -187,7 +187,12 @@ def insert_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T
     statement, columns = _INSERTS[model]
     full = {name: values[name] for name in columns}  # a missing column is a bug: KeyError
     row_id = int(statement.scalar(session, full))
-    row = model(id=row_id, **full)
+    # the row as loading builds one: no constructor, whose per-attribute events record
+    # changes that were never made
+    row = cast(T, inspect(model).class_manager.new_instance())
+    state = instance_dict(row)
+    state.update(full)
+    state["id"] = row_id
     make_transient_to_detached(row)
     session.add(row)
     return row

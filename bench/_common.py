@@ -388,6 +388,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     _time_calls(watcher, "before_move", spent)
     _time_calls(watcher, "on_fetched", spent)
     _time_calls(watcher, "handle", spent)
+    _time_calls(service.preparer, "take", spent)
     t0 = time.perf_counter()
     cpu0 = time.thread_time()
     service.preparer.start()  # as Service.run_once does

@@ -11,9 +11,8 @@ parameters' type processors (dates on SQLite, JSON everywhere) looked up at
 that time; it then runs on the session's own DBAPI connection, inside the
 session's transaction, as SQLAlchemy itself would run it.
 
-Only statements whose results need no type processing (ids, counts, keys,
-strings) may be direct: this is checked when they are compiled.  Nothing
-here commits; nothing here flushes the session (as with Core statements on
+Result values go through their types' processors as SQLAlchemy's would
+(dates on SQLite, JSON).  Nothing here commits; nothing here flushes the session (as with Core statements on
 ``session.connection()``).
 """
 
@@ -42,6 +41,8 @@ class _Compiled:
     #: (name in the SQL, the caller's key, its type's processor, its default or _NO_DEFAULT)
     slots: tuple[tuple[str, str, Callable[[Any], Any] | None, Any], ...]
     positional: bool
+    #: per result column, its type's processor (None: the driver's value is the value)
+    results: tuple[Callable[[Any], Any] | None, ...]
 
 
 class Direct:
@@ -67,10 +68,8 @@ class Direct:
         compiled: Any = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise TypeError("a direct statement cannot have expanding or literal-execute parameters")
-        for column in getattr(self.statement, "exported_columns", ()):
-            if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
-                raise TypeError(f"a direct statement cannot return {column} ({column.type}): "
-                                "its values need processing")
+        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                        for column in getattr(self.statement, "exported_columns", ()))
         key_of = {name: bind.key for bind, name in compiled.bind_names.items()}
         defaults: dict[str, Any] = {}
         processors: dict[str, Callable[[Any], Any]] = {}
@@ -90,7 +89,8 @@ class Direct:
         names = compiled.positiontup if dialect.positional else list(key_of)
         slots = tuple((name, key_of[name], processors.get(key_of[name]),
                        defaults.get(key_of[name], _NO_DEFAULT)) for name in names)
-        return _Compiled(sql=compiled.string, slots=slots, positional=dialect.positional)
+        return _Compiled(sql=compiled.string, slots=slots, positional=dialect.positional,
+                         results=results if any(results) else ())
 
     @staticmethod
     def _parameters(c: _Compiled, params: Mapping[str, Any]) -> Any:
@@ -104,35 +104,41 @@ class Direct:
             return values
         return {slot[0]: value for slot, value in zip(c.slots, values, strict=True)}
 
-    def cursor(self, session: Session, params: Mapping[str, Any]) -> Any:
-        """Run once with ``params``; the DBAPI cursor, to read the rows from."""
+    def _execute(self, session: Session, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         dialect, dbapi = _raw(session)
         c = self._for(dialect)
         cur = dbapi.cursor()
         cur.execute(c.sql, self._parameters(c, params))
-        return cur
+        return cur, c
+
+    @staticmethod
+    def _row(c: _Compiled, row: Sequence[Any]) -> tuple[Any, ...]:
+        if not c.results:
+            return tuple(row)
+        return tuple(proc(value) if proc is not None else value
+                     for proc, value in zip(c.results, row, strict=True))
 
     def first(self, session: Session, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        cur = self.cursor(session, params)
+        cur, c = self._execute(session, params)
         try:
             row = cur.fetchone()
         finally:
             cur.close()
-        return tuple(row) if row is not None else None
+        return self._row(c, row) if row is not None else None
 
     def scalar(self, session: Session, params: Mapping[str, Any]) -> Any:
         row = self.first(session, params)
         return row[0] if row is not None else None
 
     def all(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cur = self.cursor(session, params)
+        cur, c = self._execute(session, params)
         try:
-            return [tuple(r) for r in cur.fetchall()]
+            return [self._row(c, r) for r in cur.fetchall()]
         finally:
             cur.close()
 
     def run(self, session: Session, params: Mapping[str, Any]) -> None:
-        self.cursor(session, params).close()
+        self._execute(session, params)[0].close()
 
     def run_many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row.  SQLite takes them in one ``executemany``; other databases go

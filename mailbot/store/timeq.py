@@ -14,15 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.obligations import ObligationView
+from mailbot.store.direct import Direct
+from mailbot.store.repo import columns_of, load
 from mailbot.store.tables import Cycle, Incident, Obligation, OutboxMessage, Submission
 
-_OPEN_CYCLE = select(Cycle).where(Cycle.status == "open").order_by(Cycle.opened_at.desc()).limit(1)
+_OPEN_CYCLE = Direct(columns_of(Cycle).where(Cycle.status == "open")
+                     .order_by(Cycle.opened_at.desc()).limit(1))
 
 
 def open_cycle(session: Session) -> Cycle | None:
     """The open reporting cycle (looked up once per transaction)."""
     if "open_cycle" not in session.info:
-        session.info["open_cycle"] = session.scalar(_OPEN_CYCLE)
+        found = load(session, Cycle, _OPEN_CYCLE, {})
+        session.info["open_cycle"] = found[0] if found else None
     cycle: Cycle | None = session.info["open_cycle"]
     return cycle
 

@@ -79,7 +79,8 @@ def main() -> int:
               f"inbox left {left}")
         spent = result["spent_s"]
         print(f"  watcher thread: CPU {result['watcher_cpu_s']:.2f} s; "
-              f"filing (handle) {spent['handle']:.2f} s (of which waiting for the worker "
+              f"filing (handle) {spent['handle']:.2f} s with {spent['handle_cpu']:.2f} s CPU "
+              f"(waiting for the worker "
               f"{spent.get('take', 0.0):.2f} s), "
               f"IMAP fetch {spent['fetch']:.2f} s, move {spent['move']:.2f} s, "
               f"barrier (sync) {spent['before_move']:.2f} s, hand-over {spent['on_fetched']:.2f} s")

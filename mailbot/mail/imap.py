@@ -236,34 +236,55 @@ class Watcher:
         return [s.processed, s.quarantine, s.ignored]
 
     def drain(self) -> int:
-        """Process everything in the inbox now; returns how many messages were handled."""
+        """Process everything in the inbox now; returns how many messages were handled.
+
+        The inbox is taken in batches, and a batch of large messages a part at a
+        time, so that the bodies held at once stay within FETCH_BUDGET.  Each part
+        is fetched and handed over (``on_fetched``: read ahead on another core)
+        before the part before it is made durable (``before_move``, which runs
+        meanwhile on a helper thread) and moved out of the inbox: the reader is
+        busy with the next part while the disk and the server finish this one.
+        """
         total = 0
         while not self.stop_event.is_set():
             self.conn.select_inbox()
             uids = self.conn.pending_uids()
             if not uids:
                 return total
-            for start in range(0, len(uids), self.settings.batch_size):
-                batch = uids[start:start + self.settings.batch_size]
-                sizes = self.conn.sizes(batch)
-                # a batch of large messages is fetched a part at a time, so that the bodies
-                # held at once stay within FETCH_BUDGET whatever the batch holds
-                for part in split_by_size(batch, sizes, FETCH_BUDGET,
-                                          self.settings.max_message_size):
-                    moves: dict[str, list[int]] = defaultdict(list)
-                    fetched_batch = self.conn.fetch(part, sizes)
-                    self.on_fetched(fetched_batch)  # e.g. parse ahead on another core
-                    for fetched in fetched_batch:
-                        moves[self.handle(fetched)].append(fetched.uid)
-                    del fetched_batch
-                    self.before_move()  # what was committed is on disk before the mail leaves
-                    for folder, done in moves.items():
-                        self.conn.move(done, folder)
-                    total += sum(len(v) for v in moves.values())
-                    self.on_batch(sum(len(v) for v in moves.values()))
-                    if self.stop_event.is_set():
-                        return total
+            sizes = self.conn.sizes(uids)
+            parts = [part for start in range(0, len(uids), self.settings.batch_size)
+                     for part in split_by_size(uids[start:start + self.settings.batch_size], sizes,
+                                               FETCH_BUDGET, self.settings.max_message_size)]
+            ahead: list[FetchedMail] | None = self._fetch(parts[0], sizes)
+            for index in range(len(parts)):
+                moves = self._handle_all(ahead or [])
+                ahead = None
+                if index + 1 < len(parts) and not self.stop_event.is_set():
+                    ahead = self._fetch(parts[index + 1], sizes)
+                self.before_move()  # what was committed is on disk before the mail leaves
+                for folder, done in moves.items():
+                    self.conn.move(done, folder)
+                moved = sum(len(v) for v in moves.values())
+                total += moved
+                self.on_batch(moved)
+                if self.stop_event.is_set():
+                    return total
         return total
+
+    def _handle_all(self, batch: list[FetchedMail]) -> dict[str, list[int]]:
+        """Hand each message over; the UIDs to move, by folder.  The batch is released as it
+        goes, so the next one is fetched with none of this one's bodies in memory."""
+        moves: dict[str, list[int]] = defaultdict(list)
+        batch.reverse()
+        while batch:
+            fetched = batch.pop()
+            moves[self.handle(fetched)].append(fetched.uid)
+        return moves
+
+    def _fetch(self, uids: Sequence[int], sizes: dict[int, int]) -> list[FetchedMail]:
+        fetched = self.conn.fetch(uids, sizes)
+        self.on_fetched(fetched)
+        return fetched
 
     def run_once(self) -> int:
         self.conn.connect()

@@ -1,8 +1,14 @@
-"""The watcher fetches a batch a part at a time when its messages are large (``mail.imap.split_by_size``)."""
+"""The watcher fetches a batch a part at a time when its messages are large (``mail.imap.split_by_size``),
+and fetches the next part before it makes the last one durable and moves it (``Watcher.drain``)."""
 
 from __future__ import annotations
 
-from mailbot.mail.imap import split_by_size
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from mailbot.config import MailboxSettings
+from mailbot.mail.imap import FetchedMail, Watcher, split_by_size
 
 MB = 1024 * 1024
 
@@ -25,3 +31,77 @@ def test_a_message_over_the_budget_is_a_part_of_its_own_and_oversized_ones_count
     sizes = {1: 1 * MB, 2: 80 * MB, 3: 1 * MB, 4: 500 * MB, 5: 1 * MB}
     # 4 is over the message size limit: only its header is fetched, so it costs nothing
     assert split_by_size(list(sizes), sizes, 64 * MB, 100 * MB) == [[1], [2], [3, 4, 5]]
+
+
+# -- the order of a drain (the watcher over a recording connection) --------------------------
+
+
+class _Recording:
+    """The mailbox connection as the watcher drives it, recording each step."""
+
+    def __init__(self, sizes: dict[int, int], events: list[str]) -> None:
+        self.inbox = dict(sizes)
+        self.events = events
+        self.uidvalidity = 7
+
+    def select_inbox(self) -> int:
+        return self.uidvalidity
+
+    def pending_uids(self) -> list[int]:
+        return sorted(self.inbox)
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        self.events.append(f"sizes {len(uids)}")
+        return {u: self.inbox[u] for u in uids}
+
+    def fetch(self, uids: Sequence[int], sizes: dict[int, int]) -> list[FetchedMail]:
+        self.events.append(f"fetch {uids[0]}-{uids[-1]}")
+        return [FetchedMail(self.uidvalidity, u, sizes[u], b"x" * 10, False) for u in uids]
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        self.events.append(f"move {uids[0]}-{uids[-1]} {folder}")
+        for u in uids:
+            del self.inbox[u]
+
+
+def _watcher(sizes: dict[int, int], events: list[str], barrier: Callable[[], None],
+             batch_size: int = 3) -> tuple[Watcher, _Recording]:
+    conn = _Recording(sizes, events)
+
+    def handle(fetched: FetchedMail) -> str:
+        events.append(f"handle {fetched.uid}")
+        return "Processed"
+
+    watcher = Watcher(MailboxSettings(batch_size=batch_size), handle, before_move=barrier,
+                      connection=conn,  # type: ignore[arg-type]
+                      on_fetched=lambda batch: events.append(f"hand over {len(batch)}"))
+    return watcher, conn
+
+
+def test_the_next_part_is_fetched_before_this_one_is_made_durable_and_moved() -> None:
+    events: list[str] = []
+    watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
+                             lambda: events.append("barrier"))
+    assert watcher.drain() == 7
+    assert conn.inbox == {}
+    assert events == [
+        "sizes 7",  # one round trip for the sizes of the whole backlog
+        "fetch 1-3", "hand over 3", "handle 1", "handle 2", "handle 3",
+        "fetch 4-6", "hand over 3", "barrier", "move 1-3 Processed",
+        "handle 4", "handle 5", "handle 6",
+        "fetch 7-7", "hand over 1", "barrier", "move 4-6 Processed",
+        "handle 7", "barrier", "move 7-7 Processed",
+    ]
+
+
+def test_nothing_moves_when_the_barrier_fails() -> None:
+    events: list[str] = []
+
+    def failing() -> None:
+        raise OSError("disk full")
+
+    watcher, conn = _watcher(dict.fromkeys(range(1, 5), 1000), events, failing)
+    with pytest.raises(OSError):
+        watcher.drain()
+    assert not [e for e in events if e.startswith("move")]
+    assert sorted(conn.inbox) == [1, 2, 3, 4]  # filed, committed, still in the inbox: seen again

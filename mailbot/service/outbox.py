@@ -337,8 +337,13 @@ class Mailer:
         )
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def freeze(value: Any) -> Any:
     """A mail context as JSON: dates and times tagged so that :func:`thaw` restores them."""
+    if value is None or type(value) in _PLAIN:  # most of a context: kept as it is
+        return value
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):

@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -318,3 +318,7 @@ class Ratification(Base):
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
 # the daily cap counts one address's mails of the last day: a range, not the address's whole history
 Index("ix_outbox_recipients_address_created", OutboxRecipient.address, OutboxRecipient.created_at)
+
+# every mapper complete now, not at the first ORM query: the store builds rows as loaded
+# (``repo.load``) without one, and a CLI command's first lookup may be such a load
+configure_mappers()

@@ -375,7 +375,8 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         return folder
 
     watcher = Watcher(settings.mailbox, handle, before_move=service.intake.barrier,
-                      on_fetched=service.prepare)
+                      on_fetched=service.prepare, fetch_ahead=service.fetch_ahead,
+                      fetched_ahead=service.preparer.fetched)
     profiler = None
     if profile:
         import cProfile
@@ -391,6 +392,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     _time_calls(watcher, "on_fetched", spent)
     _time_calls(watcher, "handle", spent)
     _time_calls(service.preparer, "take", spent)
+    _time_calls(service.preparer, "fetched", spent)
     t0 = time.perf_counter()
     cpu0 = time.thread_time()
     service.preparer.start()  # as Service.run_once does

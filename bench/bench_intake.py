@@ -82,8 +82,10 @@ def main() -> int:
               f"filing (handle) {spent['handle']:.2f} s with {spent['handle_cpu']:.2f} s CPU "
               f"(waiting for the worker "
               f"{spent.get('take', 0.0):.2f} s), "
-              f"IMAP fetch {spent['fetch']:.2f} s, move {spent['move']:.2f} s, "
-              f"barrier (sync) {spent['before_move']:.2f} s, hand-over {spent['on_fetched']:.2f} s")
+              f"IMAP fetch here {spent.get('fetch', 0.0):.2f} s, waiting for the worker's fetch "
+              f"{spent.get('fetched', 0.0):.2f} s, move {spent['move']:.2f} s, "
+              f"barrier (sync) {spent['before_move']:.2f} s, "
+              f"hand-over {spent.get('on_fetched', 0.0):.2f} s")
         ahead = result["parse_ahead"]
         print(f"  parse-ahead: {ahead['used']} read by the worker, {ahead['missed']} by the service; "
               f"worker peak RSS {result['worker_peak_rss_mb']} MiB")

@@ -188,6 +188,8 @@ class MailboxConnection:
 
 
 Handler = Callable[[FetchedMail], str]  # returns the folder to move the message to
+#: (uidvalidity, [(uid, size)], fresh) -> the UIDs another process will fetch and read
+FetchAhead = Callable[[int, list[tuple[int, int]], bool], set[int]]
 
 #: Bytes of message bodies a batch holds at once (messages over the size limit count
 #: nothing: only their header is fetched).
@@ -220,10 +222,14 @@ class Watcher:
                  on_batch: Callable[[int], None] | None = None,
                  connection: MailboxConnection | None = None,
                  before_move: Callable[[], None] | None = None,
-                 on_fetched: Callable[[list[FetchedMail]], None] | None = None) -> None:
+                 on_fetched: Callable[[list[FetchedMail]], None] | None = None,
+                 fetch_ahead: FetchAhead | None = None,
+                 fetched_ahead: Callable[[int, int], bytes | None] | None = None) -> None:
         self.settings = settings
         self.handle = handle
         self.on_fetched = on_fetched or (lambda batch: None)
+        self.fetch_ahead: FetchAhead = fetch_ahead or (lambda validity, sizes, fresh: set())
+        self.fetched_ahead = fetched_ahead or (lambda validity, uid: None)
         self.before_move = before_move or (lambda: None)
         self.on_batch = on_batch or (lambda n: None)
         self.conn = connection or MailboxConnection(settings)
@@ -239,15 +245,16 @@ class Watcher:
         """Process everything in the inbox now; returns how many messages were handled.
 
         The inbox is taken in batches, and a batch of large messages a part at a
-        time, so that the bodies held at once stay within FETCH_BUDGET.  Each part
-        is fetched and handed over (``on_fetched``: read ahead on another core)
-        before the part before it is made durable (``before_move``, which runs
-        meanwhile on a helper thread) and moved out of the inbox: the reader is
-        busy with the next part while the disk and the server finish this one.
+        time, so that the bodies held at once stay within FETCH_BUDGET.  When a
+        part starts, the next one is asked for ahead (``fetch_ahead``: a worker
+        process fetches, stores and reads it on another core while this one is
+        filed); what it was not given, or has not brought when its turn comes,
+        the watcher fetches itself.  A part is made durable (``before_move``)
+        and then moved out of the inbox once all of it is handled.
         """
         total = 0
         while not self.stop_event.is_set():
-            self.conn.select_inbox()
+            uidvalidity = self.conn.select_inbox()
             uids = self.conn.pending_uids()
             if not uids:
                 return total
@@ -255,12 +262,20 @@ class Watcher:
             parts = [part for start in range(0, len(uids), self.settings.batch_size)
                      for part in split_by_size(uids[start:start + self.settings.batch_size], sizes,
                                                FETCH_BUDGET, self.settings.max_message_size)]
-            ahead: list[FetchedMail] | None = self._fetch(parts[0], sizes)
-            for index in range(len(parts)):
-                moves = self._handle_all(ahead or [])
-                ahead = None
+            ahead = self.fetch_ahead(uidvalidity, [(u, sizes.get(u, 0)) for u in parts[0]], True)
+            for index, part in enumerate(parts):
+                mine = [u for u in part if u not in ahead]
+                fetched_here = {f.uid: f for f in self._fetch(mine, sizes)} if mine else {}
                 if index + 1 < len(parts) and not self.stop_event.is_set():
-                    ahead = self._fetch(parts[index + 1], sizes)
+                    ahead = ahead | self.fetch_ahead(
+                        uidvalidity, [(u, sizes.get(u, 0)) for u in parts[index + 1]], False)
+                moves: dict[str, list[int]] = defaultdict(list)
+                for uid in part:
+                    fetched = fetched_here.pop(uid, None) or self._take_ahead(uid, ahead, sizes)
+                    if fetched is not None:  # None: expunged meanwhile by someone else
+                        moves[self.handle(fetched)].append(uid)
+                    del fetched  # the body is not held while the next message is filed
+                ahead -= set(part)
                 self.before_move()  # what was committed is on disk before the mail leaves
                 for folder, done in moves.items():
                     self.conn.move(done, folder)
@@ -271,20 +286,19 @@ class Watcher:
                     return total
         return total
 
-    def _handle_all(self, batch: list[FetchedMail]) -> dict[str, list[int]]:
-        """Hand each message over; the UIDs to move, by folder.  The batch is released as it
-        goes, so the next one is fetched with none of this one's bodies in memory."""
-        moves: dict[str, list[int]] = defaultdict(list)
-        batch.reverse()
-        while batch:
-            fetched = batch.pop()
-            moves[self.handle(fetched)].append(fetched.uid)
-        return moves
-
     def _fetch(self, uids: Sequence[int], sizes: dict[int, int]) -> list[FetchedMail]:
         fetched = self.conn.fetch(uids, sizes)
         self.on_fetched(fetched)
         return fetched
+
+    def _take_ahead(self, uid: int, ahead: set[int], sizes: dict[int, int]) -> FetchedMail | None:
+        """A message asked for ahead: the worker's copy, else fetched here."""
+        if uid in ahead:
+            raw = self.fetched_ahead(self.conn.uidvalidity, uid)
+            if raw is not None:
+                return FetchedMail(self.conn.uidvalidity, uid, sizes.get(uid, len(raw)), raw, False)
+        found = self.conn.fetch([uid], sizes)
+        return found[0] if found else None
 
     def run_once(self) -> int:
         self.conn.connect()

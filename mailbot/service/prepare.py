@@ -32,15 +32,17 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from mailbot.config import MailboxSettings
 from mailbot.domain.classify import classify
 from mailbot.domain.forms import FormCatalog, RawForm, find_form
 from mailbot.domain.types import InboundMail, MailClass, MailContext
 from mailbot.mail.formfiles import form_from_attachment
+from mailbot.mail.imap import MailboxConnection
 from mailbot.mail.parse import ParseError, html_to_text, parse_message
 from mailbot.store.blobs import BlobStore
 
@@ -59,6 +61,8 @@ CHUNK = 8
 PIPE_SIZE = 1 << 20
 #: Seconds intake waits for the chunk the worker is reading right now.
 WAIT_CURRENT = 0.05
+#: Seconds the worker leaves the fetching to the watcher after its own IMAP connection failed.
+FETCH_REST = 30.0
 #: Seconds without an answer after which the worker is taken to be stuck.
 STUCK_AFTER = 60.0
 
@@ -81,6 +85,8 @@ class Prepared:
     digest: str | None = None  # the raw bytes, stored in the blob store under this SHA-256
     #: each attachment's bytes, stored in the blob store under these SHA-256s (in order)
     attachment_digests: tuple[str, ...] | None = None
+    #: the message's bytes, when the worker fetched it itself (:meth:`Preparer.fetch_ahead`)
+    raw: bytes | None = None
 
 
 def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
@@ -150,14 +156,73 @@ def _read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(data)  # our own child, on its own pipe
 
 
-def _prepare_chunk(raws: Sequence[bytes], catalog: FormCatalog, context: MailContext,
-                   blobs: BlobStore) -> list[Prepared | None]:
+@dataclass(frozen=True)
+class FetchRequest:
+    """Messages for the worker to fetch itself, on its own read-only IMAP connection."""
+
+    mailbox: MailboxSettings
+    uidvalidity: int
+    uids: tuple[int, ...]
+
+
+class _Fetcher:
+    """The worker's IMAP connection: opened at the first request, the inbox examined
+    (read-only: nothing the worker does changes a flag), opened again after an error."""
+
+    def __init__(self) -> None:
+        self.conn: MailboxConnection | None = None
+        self.resting_until = 0.0  # after a failure, the watcher fetches for itself a while
+
+    def fetch(self, request: FetchRequest) -> list[bytes | None]:
+        """The raw bytes of each requested UID; None for all when the mailbox is not the
+        one the watcher reads (another UIDVALIDITY) or the server fails."""
+        if time.monotonic() < self.resting_until:
+            return [None] * len(request.uids)
+        try:
+            if self.conn is None:
+                conn = MailboxConnection(request.mailbox)
+                conn.connect()
+                self.conn = conn
+                info = conn.c.select_folder(request.mailbox.inbox, readonly=True)
+                conn.uidvalidity = int(info[b"UIDVALIDITY"])
+            if self.conn.uidvalidity != request.uidvalidity:
+                self.disconnect()  # examined again at the next request
+                return [None] * len(request.uids)
+            found = self.conn.c.fetch(list(request.uids), ["BODY.PEEK[]"])
+        except Exception as exc:  # the service fetches these itself
+            print(f"parse-ahead fetch failed, the service fetches for itself for "
+                  f"{FETCH_REST:.0f} s: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self.disconnect()
+            self.resting_until = time.monotonic() + FETCH_REST
+            return [None] * len(request.uids)
+        out: list[bytes | None] = []
+        for uid in request.uids:
+            raw = found.get(uid, {}).get(b"BODY[]")
+            out.append(raw if isinstance(raw, bytes) else None)
+        return out
+
+    def disconnect(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _prepare_chunk(work: Sequence[bytes] | FetchRequest, catalog: FormCatalog,
+                   context: MailContext, blobs: BlobStore,
+                   fetcher: _Fetcher) -> list[Prepared | None]:
+    fetched = isinstance(work, FetchRequest)
+    raws = fetcher.fetch(work) if isinstance(work, FetchRequest) else list(work)
     out: list[Prepared | None] = []
     for raw in raws:
+        if raw is None:
+            out.append(None)
+            continue
         try:
-            out.append(prepare(raw, catalog, context, blobs))
+            result = prepare(raw, catalog, context, blobs)
         except Exception:  # read again in the service, where the failure is quarantined with its reason
             out.append(None)
+            continue
+        out.append(replace(result, raw=raw) if fetched else result)
     return out
 
 
@@ -176,12 +241,14 @@ def worker_main(argv: Sequence[str]) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _write_frame(sink, (0, []))  # ready
+    fetcher = _Fetcher()
     while True:
         try:
-            chunk_id, raws, context = _read_frame(source)
+            chunk_id, work, context = _read_frame(source)
         except EOFError:
+            fetcher.disconnect()
             return 0
-        _write_frame(sink, (chunk_id, _prepare_chunk(raws, catalog, context, blobs)))
+        _write_frame(sink, (chunk_id, _prepare_chunk(work, catalog, context, blobs, fetcher)))
 
 
 class _Chunk:
@@ -216,7 +283,8 @@ class Preparer:
         self._writer: threading.Thread | None = None
         # requests go through a queue and a writer thread: a pipe holds 64 KiB, and a
         # batch's chunks would otherwise block intake until the worker had read them
-        self._requests: queue.SimpleQueue[tuple[int, list[bytes], MailContext] | None] = \
+        self._requests: queue.SimpleQueue[
+            tuple[int, list[bytes] | FetchRequest, MailContext] | None] = \
             queue.SimpleQueue()
         self._ready = threading.Event()
         self._lock = threading.Lock()
@@ -293,30 +361,56 @@ class Preparer:
     def submit(self, batch: Sequence[tuple[int, int, bytes]], context: MailContext) -> int:
         """Hand (uidvalidity, uid, raw) messages to the worker; how many were handed over.
 
-        Results of an earlier batch not taken (the watcher stopped mid-batch) are dropped.
+        Results of an earlier drain not taken (the watcher stopped mid-batch) are dropped
+        by its next :meth:`fetch_ahead` (with ``fresh``).
         """
-        self._pending.clear()
         small = [(v, u, raw) for v, u, raw in batch if len(raw) <= INLINE_OVER]
-        if len(small) < MIN_BATCH or not self._enabled:
+        if len(small) < MIN_BATCH or not self._available():
             return 0
-        if self._stuck():
-            return 0
+        self._send([(v, u) for v, u, _ in small], lambda start, end: [
+            raw for _, _, raw in small[start:end]], context)
+        return len(small)
+
+    def fetch_ahead(self, mailbox: MailboxSettings, uidvalidity: int,
+                    sizes: Sequence[tuple[int, int]], context: MailContext,
+                    fresh: bool = False) -> set[int]:
+        """Have the worker fetch these (uid, size) messages itself and read them; the UIDs
+        it was given (none: the watcher fetches them all).
+
+        The watcher asks for the next part of a backlog while it files this one,
+        so that part is fetched, stored and parsed by the time it gets there.
+        Messages over :data:`INLINE_OVER` are left to the watcher.  ``fresh``
+        drops what an earlier drain asked for and never took.
+        """
+        if fresh:
+            self._pending.clear()
+        uids = [u for u, size in sizes if size <= INLINE_OVER]
+        if len(uids) < MIN_BATCH or not self._available() or not self._ready.is_set():
+            return set()  # a worker still starting would leave them to be fetched one by one
+        self._send([(uidvalidity, u) for u in uids], lambda start, end: FetchRequest(
+            mailbox, uidvalidity, tuple(uids[start:end])), context)
+        return set(uids)
+
+    def _available(self) -> bool:
+        if not self._enabled or self._stuck():
+            return False
         self.start()
-        if self._proc is None:
-            return 0
+        return self._proc is not None
+
+    def _send(self, keys: list[tuple[int, int]],
+              work: Callable[[int, int], list[bytes] | FetchRequest], context: MailContext) -> None:
+        """Queue ``keys`` to the worker in chunks; ``work(start, end)`` is a chunk's request."""
         start, size = 0, FIRST_CHUNK  # a small first chunk: the first message comes back soon
-        while start < len(small):
-            part = small[start:start + size]
+        while start < len(keys):
+            end = min(start + size, len(keys))
             with self._lock:
                 chunk = _Chunk(self._next_id)
                 self._next_id += 1
                 self._chunks[chunk.id] = chunk
-            self._requests.put((chunk.id, [raw for _, _, raw in part], context))
-            for index, (v, u, _raw) in enumerate(part):
-                self._pending[(v, u)] = (chunk, index)
-            start += len(part)
-            size = CHUNK
-        return len(small)
+            self._requests.put((chunk.id, work(start, end), context))
+            for index, key in enumerate(keys[start:end]):
+                self._pending[key] = (chunk, index)
+            start, size = end, CHUNK
 
     def _stuck(self) -> bool:
         """A worker that has not answered a chunk for STUCK_AFTER seconds (a reader caught in
@@ -341,7 +435,23 @@ class Preparer:
         chunk (the oldest one it holds), and then briefly; a message the worker
         has not reached (it is still starting, or behind) is read by the service.
         """
-        entry = self._pending.pop((uidvalidity, uid), None)
+        result = self._result(uidvalidity, uid)
+        self._pending.pop((uidvalidity, uid), None)
+        self.used += result is not None
+        self.missed += result is None
+        return result
+
+    def fetched(self, uidvalidity: int, uid: int) -> bytes | None:
+        """The raw bytes of a message the worker was asked to fetch (waiting as :meth:`take`
+        does); None: the watcher fetches it itself.  Its result stays for :meth:`take`."""
+        result = self._result(uidvalidity, uid)
+        if result is None or result.raw is None:
+            self._pending.pop((uidvalidity, uid), None)  # read by the service, from its own fetch
+            return None
+        return result.raw
+
+    def _result(self, uidvalidity: int, uid: int) -> Prepared | None:
+        entry = self._pending.get((uidvalidity, uid))
         if entry is None:
             return None
         chunk, index = entry
@@ -350,10 +460,7 @@ class Preparer:
                 current = min(self._chunks, default=None) == chunk.id
             if current:
                 chunk.done.wait(WAIT_CURRENT)
-        result = chunk.results[index] if chunk.done.is_set() and chunk.results else None
-        self.used += result is not None
-        self.missed += result is None
-        return result
+        return chunk.results[index] if chunk.done.is_set() and chunk.results else None
 
     def close(self) -> None:
         if self.used or self.missed:

@@ -65,6 +65,12 @@ class Service:
         self.preparer.submit([(f.uidvalidity, f.uid, f.raw) for f in batch if not f.oversized],
                              context)
 
+    def fetch_ahead(self, uidvalidity: int, sizes: list[tuple[int, int]], fresh: bool) -> set[int]:
+        """The next part of the inbox: fetched, stored and read by the worker meanwhile."""
+        with self.app.sessions() as session:
+            context = self.intake.mail_context(session)
+        return self.preparer.fetch_ahead(self.settings.mailbox, uidvalidity, sizes, context, fresh)
+
     def handle(self, fetched: FetchedMail) -> str:
         outcome = self.intake.process(Fetched(
             mailbox=self.settings.mailbox.inbox, uidvalidity=fetched.uidvalidity, uid=fetched.uid,
@@ -106,7 +112,8 @@ class Service:
     def run_once(self) -> RunStats:
         """Process what is in the inbox, queue what fell due, send what is due, and return."""
         watcher = Watcher(self.settings.mailbox, self.handle, before_move=self.intake.barrier,
-                          on_fetched=self.prepare)
+                          on_fetched=self.prepare, fetch_ahead=self.fetch_ahead,
+                          fetched_ahead=self.preparer.fetched)
         self.preparer.start()
         try:
             watcher.run_once()
@@ -146,7 +153,8 @@ class Service:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, stop.set)
         watcher = Watcher(self.settings.mailbox, self.handle, on_batch=self._batch_done,
-                          before_move=self.intake.barrier, on_fetched=self.prepare)
+                          before_move=self.intake.barrier, on_fetched=self.prepare,
+                          fetch_ahead=self.fetch_ahead, fetched_ahead=self.preparer.fetched)
         scheduler = build_scheduler(self)
         scheduler.start()
         self.preparer.start()

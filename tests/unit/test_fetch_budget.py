@@ -1,5 +1,5 @@
 """The watcher fetches a batch a part at a time when its messages are large (``mail.imap.split_by_size``),
-and fetches the next part before it makes the last one durable and moves it (``Watcher.drain``)."""
+and asks a fetch-ahead worker for the next part while it files one (``Watcher.drain``)."""
 
 from __future__ import annotations
 
@@ -65,20 +65,33 @@ class _Recording:
 
 
 def _watcher(sizes: dict[int, int], events: list[str], barrier: Callable[[], None],
-             batch_size: int = 3) -> tuple[Watcher, _Recording]:
+             batch_size: int = 3, ahead: set[int] | None = None,
+             brought: set[int] | None = None) -> tuple[Watcher, _Recording]:
+    """A watcher over a recording connection; ``ahead``: the UIDs a fetch-ahead worker takes
+    when asked, ``brought``: those of them it has brought by the time they are filed."""
     conn = _Recording(sizes, events)
 
     def handle(fetched: FetchedMail) -> str:
-        events.append(f"handle {fetched.uid}")
+        events.append(f"handle {fetched.uid}{' (ahead)' if fetched.raw == b'ahead' else ''}")
         return "Processed"
+
+    def fetch_ahead(validity: int, part: list[tuple[int, int]], fresh: bool) -> set[int]:
+        assert validity == conn.uidvalidity
+        given = {u for u, _size in part if ahead is not None and u in ahead}
+        events.append(f"ask ahead {part[0][0]}-{part[-1][0]}{' fresh' if fresh else ''}")
+        return given
+
+    def fetched_ahead(validity: int, uid: int) -> bytes | None:
+        return b"ahead" if brought is not None and uid in brought else None
 
     watcher = Watcher(MailboxSettings(batch_size=batch_size), handle, before_move=barrier,
                       connection=conn,  # type: ignore[arg-type]
-                      on_fetched=lambda batch: events.append(f"hand over {len(batch)}"))
+                      on_fetched=lambda batch: events.append(f"hand over {len(batch)}"),
+                      fetch_ahead=fetch_ahead, fetched_ahead=fetched_ahead)
     return watcher, conn
 
 
-def test_the_next_part_is_fetched_before_this_one_is_made_durable_and_moved() -> None:
+def test_without_a_worker_each_part_is_fetched_filed_made_durable_and_moved() -> None:
     events: list[str] = []
     watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
                              lambda: events.append("barrier"))
@@ -86,11 +99,33 @@ def test_the_next_part_is_fetched_before_this_one_is_made_durable_and_moved() ->
     assert conn.inbox == {}
     assert events == [
         "sizes 7",  # one round trip for the sizes of the whole backlog
-        "fetch 1-3", "hand over 3", "handle 1", "handle 2", "handle 3",
-        "fetch 4-6", "hand over 3", "barrier", "move 1-3 Processed",
-        "handle 4", "handle 5", "handle 6",
-        "fetch 7-7", "hand over 1", "barrier", "move 4-6 Processed",
-        "handle 7", "barrier", "move 7-7 Processed",
+        "ask ahead 1-3 fresh",
+        "fetch 1-3", "hand over 3", "ask ahead 4-6", "handle 1", "handle 2", "handle 3",
+        "barrier", "move 1-3 Processed",
+        "fetch 4-6", "hand over 3", "ask ahead 7-7", "handle 4", "handle 5", "handle 6",
+        "barrier", "move 4-6 Processed",
+        "fetch 7-7", "hand over 1", "handle 7", "barrier", "move 7-7 Processed",
+    ]
+
+
+def test_the_worker_fetches_ahead_and_what_it_did_not_bring_is_fetched_here() -> None:
+    events: list[str] = []
+    # the worker takes 1-6 (7 is too large for it, say) but has not brought 5
+    watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
+                             lambda: events.append("barrier"), ahead={1, 2, 3, 4, 5, 6},
+                             brought={1, 2, 3, 4, 6})
+    assert watcher.drain() == 7
+    assert conn.inbox == {}
+    assert events == [
+        "sizes 7",
+        "ask ahead 1-3 fresh",
+        "ask ahead 4-6",  # the next part is asked for before this one is filed
+        "handle 1 (ahead)", "handle 2 (ahead)", "handle 3 (ahead)",
+        "barrier", "move 1-3 Processed",
+        "ask ahead 7-7",
+        "handle 4 (ahead)", "fetch 5-5", "handle 5", "handle 6 (ahead)",
+        "barrier", "move 4-6 Processed",
+        "fetch 7-7", "hand over 1", "handle 7", "barrier", "move 7-7 Processed",
     ]
 
 

@@ -1,20 +1,26 @@
-"""Parse-ahead: the pure, CPU-bound reading of a fetched batch, done on another core.
+"""Parse-ahead: fetching and reading the next part of a backlog, done on another core.
 
-Place in the flow: between the watcher's fetch and intake.  When the watcher
-has fetched a batch, :class:`Preparer` hands its messages to a worker
-process, which stores its raw bytes, parses it (``mail.parse``) and, for a
-focal point's mail, reads the form in it (:func:`read_form`: the body,
-else the PDF, Word or text attachments).  Intake, on the watcher
-thread, takes each result when it reaches that message and does the rest
-(record, classify, file, commit) exactly as before.  The worker writes
-nothing but the raw bytes to the content-addressed blob store (idempotent,
-and made durable by the batch's barrier before the mail is moved); it never
-touches the database, so exactly-once filing does not depend on it.
+Place in the flow: between the watcher's fetch and intake.  When the inbox
+holds a backlog, the watcher asks :class:`Preparer` for the next part while it
+files the current one (:meth:`Preparer.fetch_ahead`): a worker process
+fetches those messages itself on its own read-only IMAP connection (the
+inbox examined, bodies read with ``BODY.PEEK[]``), stores their raw bytes and
+attachments, parses them (``mail.parse``) and, for a focal point's mail,
+reads the form in it (:func:`read_form`: the body, else the PDF, Word or text
+attachments).  A batch the watcher fetched itself can be handed over the same
+way (:meth:`Preparer.submit`).  Intake, on the watcher thread, takes each
+result when it reaches that message and does the rest (record, classify,
+file, commit, then the move) exactly as before.  The worker writes nothing
+but blobs to the content-addressed blob store (idempotent, and made durable
+by the batch's barrier before the mail is moved); it never touches the
+database and never changes the mailbox, so exactly-once filing does not
+depend on it.
 
 Nothing here is needed for correctness.  A single message, a message larger
-than :data:`INLINE_OVER` (parsed where it is filed, so it is never held in
-two processes at once), a worker that fails or cannot start:
-each falls back to reading the message in the service itself.
+than :data:`INLINE_OVER` (fetched and parsed where it is filed, so it is never
+held in two processes at once), a worker that fails, cannot start or cannot
+log in, a mailbox renumbered under it: each falls back to fetching and
+reading the message in the service itself.
 """
 
 from __future__ import annotations

@@ -194,6 +194,11 @@ FetchAhead = Callable[[int, list[tuple[int, int]], bool], set[int]]
 #: Bytes of message bodies a batch holds at once (messages over the size limit count
 #: nothing: only their header is fetched).
 FETCH_BUDGET = 64 * 1024 * 1024
+#: A backlog's filed messages are made durable and moved together, once this many are
+#: waiting or this many seconds have passed (and at the end of the backlog): one sync and
+#: one MOVE per folder serve several parts.
+MOVE_EVERY = 500
+MOVE_AFTER = 1.0
 
 
 def split_by_size(uids: Sequence[int], sizes: dict[int, int], budget: int,
@@ -249,8 +254,9 @@ class Watcher:
         part starts, the next one is asked for ahead (``fetch_ahead``: a worker
         process fetches, stores and reads it on another core while this one is
         filed); what it was not given, or has not brought when its turn comes,
-        the watcher fetches itself.  A part is made durable (``before_move``)
-        and then moved out of the inbox once all of it is handled.
+        the watcher fetches itself.  Handled messages are made durable
+        (``before_move``) and then moved out of the inbox together, every
+        MOVE_EVERY messages or MOVE_AFTER seconds and at the end.
         """
         total = 0
         while not self.stop_event.is_set():
@@ -263,28 +269,36 @@ class Watcher:
                      for part in split_by_size(uids[start:start + self.settings.batch_size], sizes,
                                                FETCH_BUDGET, self.settings.max_message_size)]
             ahead = self.fetch_ahead(uidvalidity, [(u, sizes.get(u, 0)) for u in parts[0]], True)
+            moves: dict[str, list[int]] = defaultdict(list)
+            settled = time.monotonic()
             for index, part in enumerate(parts):
                 mine = [u for u in part if u not in ahead]
                 fetched_here = {f.uid: f for f in self._fetch(mine, sizes)} if mine else {}
                 if index + 1 < len(parts) and not self.stop_event.is_set():
                     ahead = ahead | self.fetch_ahead(
                         uidvalidity, [(u, sizes.get(u, 0)) for u in parts[index + 1]], False)
-                moves: dict[str, list[int]] = defaultdict(list)
                 for uid in part:
                     fetched = fetched_here.pop(uid, None) or self._take_ahead(uid, ahead, sizes)
                     if fetched is not None:  # None: expunged meanwhile by someone else
                         moves[self.handle(fetched)].append(uid)
                     del fetched  # the body is not held while the next message is filed
                 ahead -= set(part)
-                self.before_move()  # what was committed is on disk before the mail leaves
-                for folder, done in moves.items():
-                    self.conn.move(done, folder)
-                moved = sum(len(v) for v in moves.values())
-                total += moved
-                self.on_batch(moved)
+                waiting = sum(len(v) for v in moves.values())
+                last = index + 1 == len(parts) or self.stop_event.is_set()
+                if last or waiting >= MOVE_EVERY or time.monotonic() - settled >= MOVE_AFTER:
+                    self._settle(moves)
+                    total += waiting
+                    moves, settled = defaultdict(list), time.monotonic()
                 if self.stop_event.is_set():
                     return total
         return total
+
+    def _settle(self, moves: dict[str, list[int]]) -> None:
+        """Make what was filed durable, then move it out of the inbox, by folder."""
+        self.before_move()  # what was committed is on disk before the mail leaves
+        for folder, done in moves.items():
+            self.conn.move(done, folder)
+        self.on_batch(sum(len(v) for v in moves.values()))
 
     def _fetch(self, uids: Sequence[int], sizes: dict[int, int]) -> list[FetchedMail]:
         fetched = self.conn.fetch(uids, sizes)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from mailbot.config import MailboxSettings
+from mailbot.mail import imap
 from mailbot.mail.imap import FetchedMail, Watcher, split_by_size
 
 MB = 1024 * 1024
@@ -91,7 +92,9 @@ def _watcher(sizes: dict[int, int], events: list[str], barrier: Callable[[], Non
     return watcher, conn
 
 
-def test_without_a_worker_each_part_is_fetched_filed_made_durable_and_moved() -> None:
+def test_without_a_worker_each_part_is_fetched_filed_made_durable_and_moved(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "MOVE_EVERY", 3)  # settle after every part of 3
     events: list[str] = []
     watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
                              lambda: events.append("barrier"))
@@ -108,7 +111,9 @@ def test_without_a_worker_each_part_is_fetched_filed_made_durable_and_moved() ->
     ]
 
 
-def test_the_worker_fetches_ahead_and_what_it_did_not_bring_is_fetched_here() -> None:
+def test_the_worker_fetches_ahead_and_what_it_did_not_bring_is_fetched_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "MOVE_EVERY", 3)
     events: list[str] = []
     # the worker takes 1-6 (7 is too large for it, say) but has not brought 5
     watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
@@ -127,6 +132,32 @@ def test_the_worker_fetches_ahead_and_what_it_did_not_bring_is_fetched_here() ->
         "barrier", "move 4-6 Processed",
         "fetch 7-7", "hand over 1", "handle 7", "barrier", "move 7-7 Processed",
     ]
+
+
+def test_a_backlog_is_made_durable_and_moved_together_at_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "MOVE_EVERY", 5)
+    events: list[str] = []
+    watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
+                             lambda: events.append("barrier"))
+    assert watcher.drain() == 7
+    assert conn.inbox == {}
+    settle = [e for e in events if e.startswith(("barrier", "move", "handle"))]
+    assert settle == [
+        "handle 1", "handle 2", "handle 3", "handle 4", "handle 5", "handle 6",
+        "barrier", "move 1-6 Processed",  # six waiting after the second part: at least five
+        "handle 7", "barrier", "move 7-7 Processed",  # the end of the backlog
+    ]
+
+
+def test_filed_messages_wait_at_most_move_after_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "MOVE_AFTER", 0.0)  # every part is due at once
+    events: list[str] = []
+    watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
+                             lambda: events.append("barrier"))
+    assert watcher.drain() == 7
+    assert [e for e in events if e.startswith("move")] == [
+        "move 1-3 Processed", "move 4-6 Processed", "move 7-7 Processed"]
 
 
 def test_nothing_moves_when_the_barrier_fails() -> None:

@@ -396,6 +396,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     t0 = time.perf_counter()
     cpu0 = time.thread_time()
     service.preparer.start()  # as Service.run_once does
+    service.checkpointer.start()
     handled = watcher.run_once()
     intake_s = time.perf_counter() - t0
     watcher_cpu = time.thread_time() - cpu0
@@ -404,8 +405,10 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         profiler.dump_stats(profile)
     peak_intake = peak_rss_mb()
     worker_peaks = [_status_mb("VmHWM", pid) for pid in service.preparer.worker_pids()]
-    ahead = {"used": service.preparer.used, "missed": service.preparer.missed}
+    ahead = {"used": service.preparer.used, "missed": service.preparer.missed,
+             "checkpoints": service.checkpointer.checkpoints}
     service.preparer.close()
+    service.checkpointer.close()
     result: dict[str, Any] = {"handled": handled, "intake_s": intake_s, "outcomes": service.stats.outcomes,
                               "rss_start_mb": round(started_at, 1), "peak_rss_mb": round(peak_intake, 1),
                               "rss_end_mb": round(rss_mb(), 1), "samples": samples,

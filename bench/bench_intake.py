@@ -88,7 +88,8 @@ def main() -> int:
               f"hand-over {spent.get('on_fetched', 0.0):.2f} s")
         ahead = result["parse_ahead"]
         print(f"  parse-ahead: {ahead['used']} read by the worker, {ahead['missed']} by the service; "
-              f"worker peak RSS {result['worker_peak_rss_mb']} MiB")
+              f"worker peak RSS {result['worker_peak_rss_mb']} MiB; "
+              f"{ahead['checkpoints']} WAL checkpoints on their own thread")
         print(f"  outcomes: {dict(sorted(result['outcomes'].items()))}")
         print(f"  rows: {table_counts(desk.root / 'data' / 'mailbot.db')}")
         print(f"dispatch (SMTP at a closed port, skipped): {result['dispatch_s']:.2f} s "

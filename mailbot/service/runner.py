@@ -24,6 +24,7 @@ from mailbot.service.clock import utcnow
 from mailbot.service.intake import Fetched, Intake, Outcome
 from mailbot.service.outbox import Dispatcher, DispatchStats
 from mailbot.service.prepare import Preparer
+from mailbot.store.checkpoint import Checkpointer
 
 log = logging.getLogger("mailbot.runner")
 
@@ -52,6 +53,7 @@ class Service:
         self.dispatcher = Dispatcher(app, clock=clock)
         self.preparer = Preparer(self.settings.path(self.settings.desk.forms_file),
                                  self.settings.blob_dir, self.settings.mailbox.parse_ahead)
+        self.checkpointer = Checkpointer.for_url(self.settings.database_url)
         self.stats = RunStats()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,10 +117,12 @@ class Service:
                           on_fetched=self.prepare, fetch_ahead=self.fetch_ahead,
                           fetched_ahead=self.preparer.fetched)
         self.preparer.start()
+        self.checkpointer.start()
         try:
             watcher.run_once()
         finally:
             self.preparer.close()
+            self.checkpointer.close()
         self.stats.reminders = self.sweep()
         sent = asyncio.run(self.dispatch_all())
         self.stats.sent, self.stats.retried, self.stats.failed = sent.sent, sent.retried, sent.failed
@@ -158,6 +162,7 @@ class Service:
         scheduler = build_scheduler(self)
         scheduler.start()
         self.preparer.start()
+        self.checkpointer.start()
         watcher.start()
         log.info("mailbot running: watching %s on %s", self.settings.mailbox.inbox,
                  self.settings.mailbox.host)
@@ -175,5 +180,6 @@ class Service:
         finally:
             watcher.stop()
             self.preparer.close()
+            self.checkpointer.close()
             scheduler.shutdown(wait=False)
             log.info("mailbot stopped")

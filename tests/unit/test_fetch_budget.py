@@ -153,7 +153,7 @@ def test_a_backlog_is_made_durable_and_moved_together_at_the_end(
 def test_filed_messages_wait_at_most_move_after_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imap, "MOVE_AFTER", 0.0)  # every part is due at once
     events: list[str] = []
-    watcher, conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
+    watcher, _conn = _watcher(dict.fromkeys(range(1, 8), 1000), events,
                              lambda: events.append("barrier"))
     assert watcher.drain() == 7
     assert [e for e in events if e.startswith("move")] == [

@@ -160,7 +160,8 @@ class Intake:
                 if prior_hash == digest or fetched.oversized:
                     return self._seen_again(session, self._row(session, prior_id), fetched, now)
             # classified before the row is written, so that it is written once
-            cls = self._classify(session, mail, fetched.raw) if mail is not None and not priors else None
+            cls = (self._classify(session, mail, fetched.raw, prepared)
+                   if mail is not None and not priors else None)
             row = repo.record_message(session, {
                 "message_key": key,
                 "message_id": mail.message_id if mail else None,
@@ -235,9 +236,14 @@ class Intake:
                            key=prior.message_key, sender=prior.from_addr)
         return outcome
 
-    def _classify(self, session: Session, mail: InboundMail, raw: bytes) -> Classification:
+    def _classify(self, session: Session, mail: InboundMail, raw: bytes,
+                  prepared: Prepared | None = None) -> Classification:
         ctx = self.mail_context(session)
-        info = bounce_info(raw) if _looks_like_bounce(mail) else None
+        bounce = _looks_like_bounce(mail)
+        if (prepared is not None and prepared.classification is not None and not bounce
+                and prepared.context is ctx):
+            return prepared.classification  # the worker ran the same rules on the same view
+        info = bounce_info(raw) if bounce else None
         bounced = (info.permanent + info.temporary) if info else ()
         return classify(mail, ctx, bounced)
 

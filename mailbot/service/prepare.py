@@ -46,7 +46,7 @@ from typing import IO, Any
 from mailbot.config import MailboxSettings
 from mailbot.domain.classify import classify
 from mailbot.domain.forms import FormCatalog, RawForm, find_form
-from mailbot.domain.types import InboundMail, MailClass, MailContext
+from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
 from mailbot.mail.formfiles import form_from_attachment
 from mailbot.mail.imap import MailboxConnection
 from mailbot.mail.parse import ParseError, html_to_text, parse_message
@@ -93,6 +93,11 @@ class Prepared:
     attachment_digests: tuple[str, ...] | None = None
     #: the message's bytes, when the worker fetched it itself (:meth:`Preparer.fetch_ahead`)
     raw: bytes | None = None
+    #: the rule table's answer for the message under ``context`` (without bounce details)
+    classification: Classification | None = None
+    #: who was who when it was classified: the service's own view, handed over with the
+    #: request (set on taking; intake reuses the classification only under the same view)
+    context: MailContext | None = None
 
 
 def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
@@ -128,10 +133,11 @@ def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None
         return Prepared(None, str(exc), digest=digest)
     stored = (tuple(blobs.put(att.data, durable=False) for att in mail.attachments)
               if blobs is not None else None)
-    if catalog is None or context is None or classify(mail, context).kind is not MailClass.STATE:
-        return Prepared(mail, digest=digest, attachment_digests=stored)
+    cls = classify(mail, context) if context is not None else None
+    if catalog is None or cls is None or cls.kind is not MailClass.STATE:
+        return Prepared(mail, digest=digest, attachment_digests=stored, classification=cls)
     return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest,
-                    attachment_digests=stored)
+                    attachment_digests=stored, classification=cls)
 
 
 # -- the worker process ------------------------------------------------------------------------
@@ -260,8 +266,9 @@ def worker_main(argv: Sequence[str]) -> int:
 class _Chunk:
     """Messages handed to the worker together, and their results once back."""
 
-    def __init__(self, chunk_id: int) -> None:
+    def __init__(self, chunk_id: int, context: MailContext) -> None:
         self.id = chunk_id
+        self.context = context
         self.sent_at = time.monotonic()
         self.done = threading.Event()
         self.results: list[Prepared | None] | None = None
@@ -410,7 +417,7 @@ class Preparer:
         while start < len(keys):
             end = min(start + size, len(keys))
             with self._lock:
-                chunk = _Chunk(self._next_id)
+                chunk = _Chunk(self._next_id, context)
                 self._next_id += 1
                 self._chunks[chunk.id] = chunk
             self._requests.put((chunk.id, work(start, end), context))
@@ -441,10 +448,13 @@ class Preparer:
         chunk (the oldest one it holds), and then briefly; a message the worker
         has not reached (it is still starting, or behind) is read by the service.
         """
+        entry = self._pending.get((uidvalidity, uid))
         result = self._result(uidvalidity, uid)
         self._pending.pop((uidvalidity, uid), None)
         self.used += result is not None
         self.missed += result is None
+        if result is not None and entry is not None and result.classification is not None:
+            result = replace(result, context=entry[0].context)
         return result
 
     def fetched(self, uidvalidity: int, uid: int) -> bytes | None:

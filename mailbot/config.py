@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,7 @@ class Settings:
 
     def path(self, value: str) -> Path:
         """Resolve a path setting: relative paths are relative to the configuration file."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.config_file.parent / p).resolve()
+        return _resolve(self.config_file, value)
 
     @property
     def data_dir(self) -> Path:
@@ -187,6 +187,13 @@ _SECTIONS: dict[str, type] = {
     "policy": PolicySettings,
 }
 _SECRETS = {("mailbox", "password"), ("smtp", "password")}
+
+
+@lru_cache(maxsize=256)
+def _resolve(config_file: Path, value: str) -> Path:
+    """A path setting made absolute (settings ask for the same few paths for every message)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (config_file.parent / p).resolve()
 
 
 def _expected(default: Any) -> str:

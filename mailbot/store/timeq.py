@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.obligations import ObligationView
@@ -58,25 +58,35 @@ def view_of(ob: Obligation, reference: str) -> ObligationView:
     )
 
 
+# the lookups a follow-up report makes, built once (see repo.load)
+_OBLIGATIONS_OF = Direct(columns_of(Obligation).where(Obligation.incident_id == bindparam("incident_id"))
+                         .order_by(Obligation.id))
+_OBLIGATION_FOR = Direct(columns_of(Obligation).where(
+    Obligation.incident_id == bindparam("incident_id"),
+    Obligation.state_code == bindparam("state_code"), Obligation.paragraph == bindparam("paragraph")))
+_OPEN_OBLIGATIONS_OF = Direct(columns_of(Obligation).where(
+    Obligation.status == "open", Obligation.incident_id == bindparam("incident_id"))
+    .order_by(Obligation.due_at, Obligation.id))
+
+
 def obligation_views(session: Session, incident_id: int) -> list[ObligationView]:
     incident = session.get(Incident, incident_id)
     ref = incident.reference if incident else "?"
-    rows = session.scalars(select(Obligation).where(Obligation.incident_id == incident_id)
-                           .order_by(Obligation.id))
+    rows = load(session, Obligation, _OBLIGATIONS_OF, {"incident_id": incident_id})
     return [view_of(o, ref) for o in rows]
 
 
 def obligation_for(session: Session, incident_id: int, state_code: str,
                    paragraph: str) -> Obligation | None:
-    return session.scalar(select(Obligation).where(
-        Obligation.incident_id == incident_id, Obligation.state_code == state_code,
-        Obligation.paragraph == paragraph))
+    found = load(session, Obligation, _OBLIGATION_FOR, {
+        "incident_id": incident_id, "state_code": state_code, "paragraph": paragraph})
+    return found[0] if found else None
 
 
 def open_obligations(session: Session, incident_id: int | None = None) -> list[Obligation]:
-    q = select(Obligation).where(Obligation.status == "open").order_by(Obligation.due_at, Obligation.id)
     if incident_id is not None:
-        q = q.where(Obligation.incident_id == incident_id)
+        return load(session, Obligation, _OPEN_OBLIGATIONS_OF, {"incident_id": incident_id})
+    q = select(Obligation).where(Obligation.status == "open").order_by(Obligation.due_at, Obligation.id)
     return list(session.scalars(q))
 
 

@@ -376,7 +376,8 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
 
     watcher = Watcher(settings.mailbox, handle, before_move=service.intake.barrier,
                       on_fetched=service.prepare, fetch_ahead=service.fetch_ahead,
-                      fetched_ahead=service.preparer.fetched)
+                      # looked up at each call, so that the timing wrapper below sees them
+                      fetched_ahead=lambda validity, uid: service.preparer.fetched(validity, uid))
     profiler = None
     if profile:
         import cProfile
@@ -392,11 +393,15 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     _time_calls(watcher, "on_fetched", spent)
     _time_calls(watcher, "handle", spent)
     _time_calls(service.preparer, "take", spent)
+    for name in ("connect", "ensure_folders", "select_inbox", "pending_uids", "sizes", "close"):
+        _time_calls(watcher.conn, name, spent)
+    _time_calls(watcher, "fetch_ahead", spent)
     _time_calls(service.preparer, "fetched", spent)
     t0 = time.perf_counter()
     cpu0 = time.thread_time()
     service.preparer.start()  # as Service.run_once does
     service.checkpointer.start()
+    worker_start_s = time.perf_counter() - t0
     handled = watcher.run_once()
     intake_s = time.perf_counter() - t0
     watcher_cpu = time.thread_time() - cpu0
@@ -414,6 +419,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
                               "rss_end_mb": round(rss_mb(), 1), "samples": samples,
                               "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks],
                               "parse_ahead": ahead, "watcher_cpu_s": round(watcher_cpu, 2),
+                              "worker_start_s": worker_start_s,
                               "spent_s": {k: round(v, 2) for k, v in spent.items()}}
     if dispatch:
         t1 = time.perf_counter()

@@ -86,6 +86,11 @@ def main() -> int:
               f"{spent.get('fetched', 0.0):.2f} s, move {spent['move']:.2f} s, "
               f"barrier (sync) {spent['before_move']:.2f} s, "
               f"hand-over {spent.get('on_fetched', 0.0):.2f} s")
+        setup = sum(spent.get(k, 0.0) for k in ("connect", "ensure_folders", "select_inbox",
+                                                  "pending_uids", "sizes", "close"))
+        print(f"  ... connect, folders, SEARCH, sizes and logout {setup:.2f} s; asking ahead "
+              f"{spent.get('fetch_ahead', 0.0):.2f} s; starting the worker "
+              f"{result['worker_start_s']:.2f} s")
         ahead = result["parse_ahead"]
         print(f"  parse-ahead: {ahead['used']} read by the worker, {ahead['missed']} by the service; "
               f"worker peak RSS {result['worker_peak_rss_mb']} MiB; "

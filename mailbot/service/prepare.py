@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -170,11 +170,14 @@ def _read_frame(stream: IO[bytes]) -> Any:
 
 @dataclass(frozen=True)
 class FetchRequest:
-    """Messages for the worker to fetch itself, on its own read-only IMAP connection."""
+    """Messages for the worker to fetch itself, on its own read-only IMAP connection: a
+    part of the inbox, fetched in one command and answered a chunk at a time."""
 
     mailbox: MailboxSettings
     uidvalidity: int
     uids: tuple[int, ...]
+    #: (chunk id, how many of ``uids``), in order: one answer each
+    chunks: tuple[tuple[int, int], ...] = ()
 
 
 class _Fetcher:
@@ -219,11 +222,8 @@ class _Fetcher:
             self.conn = None
 
 
-def _prepare_chunk(work: Sequence[bytes] | FetchRequest, catalog: FormCatalog,
-                   context: MailContext, blobs: BlobStore,
-                   fetcher: _Fetcher) -> list[Prepared | None]:
-    fetched = isinstance(work, FetchRequest)
-    raws = fetcher.fetch(work) if isinstance(work, FetchRequest) else list(work)
+def _prepare_chunk(raws: Sequence[bytes | None], catalog: FormCatalog, context: MailContext,
+                   blobs: BlobStore, fetched: bool = False) -> list[Prepared | None]:
     out: list[Prepared | None] = []
     for raw in raws:
         if raw is None:
@@ -260,7 +260,15 @@ def worker_main(argv: Sequence[str]) -> int:
         except EOFError:
             fetcher.disconnect()
             return 0
-        _write_frame(sink, (chunk_id, _prepare_chunk(work, catalog, context, blobs, fetcher)))
+        if not isinstance(work, FetchRequest):
+            _write_frame(sink, (chunk_id, _prepare_chunk(work, catalog, context, blobs)))
+            continue
+        raws = fetcher.fetch(work)
+        start = 0
+        for part_id, count in work.chunks:  # answered as read, the first soon
+            _write_frame(sink, (part_id, _prepare_chunk(raws[start:start + count], catalog,
+                                                        context, blobs, fetched=True)))
+            start += count
 
 
 class _Chunk:
@@ -380,8 +388,11 @@ class Preparer:
         small = [(v, u, raw) for v, u, raw in batch if len(raw) <= INLINE_OVER]
         if len(small) < MIN_BATCH or not self._available():
             return 0
-        self._send([(v, u) for v, u, _ in small], lambda start, end: [
-            raw for _, _, raw in small[start:end]], context)
+        start = 0
+        for chunk_id, count in self._chunk([(v, u) for v, u, _ in small], context):
+            self._requests.put((chunk_id, [raw for _, _, raw in small[start:start + count]],
+                                context))
+            start += count
         return len(small)
 
     def fetch_ahead(self, mailbox: MailboxSettings, uidvalidity: int,
@@ -400,8 +411,9 @@ class Preparer:
         uids = [u for u, size in sizes if size <= INLINE_OVER]
         if len(uids) < MIN_BATCH or not self._available() or not self._ready.is_set():
             return set()  # a worker still starting would leave them to be fetched one by one
-        self._send([(uidvalidity, u) for u in uids], lambda start, end: FetchRequest(
-            mailbox, uidvalidity, tuple(uids[start:end])), context)
+        chunks = self._chunk([(uidvalidity, u) for u in uids], context)
+        self._requests.put((chunks[0][0], FetchRequest(mailbox, uidvalidity, tuple(uids), tuple(
+            chunks)), context))
         return set(uids)
 
     def _available(self) -> bool:
@@ -410,9 +422,9 @@ class Preparer:
         self.start()
         return self._proc is not None
 
-    def _send(self, keys: list[tuple[int, int]],
-              work: Callable[[int, int], list[bytes] | FetchRequest], context: MailContext) -> None:
-        """Queue ``keys`` to the worker in chunks; ``work(start, end)`` is a chunk's request."""
+    def _chunk(self, keys: list[tuple[int, int]], context: MailContext) -> list[tuple[int, int]]:
+        """Register ``keys`` as chunks awaited from the worker; (chunk id, size) of each."""
+        out: list[tuple[int, int]] = []
         start, size = 0, FIRST_CHUNK  # a small first chunk: the first message comes back soon
         while start < len(keys):
             end = min(start + size, len(keys))
@@ -420,10 +432,11 @@ class Preparer:
                 chunk = _Chunk(self._next_id, context)
                 self._next_id += 1
                 self._chunks[chunk.id] = chunk
-            self._requests.put((chunk.id, work(start, end), context))
             for index, key in enumerate(keys[start:end]):
                 self._pending[key] = (chunk, index)
+            out.append((chunk.id, end - start))
             start, size = end, CHUNK
+        return out
 
     def _stuck(self) -> bool:
         """A worker that has not answered a chunk for STUCK_AFTER seconds (a reader caught in

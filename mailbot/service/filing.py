@@ -242,8 +242,7 @@ class Filing:
             for name, value in values.items():
                 setattr(sub, name, value)
             session.flush()
-        for att in repo.attachments_of(session, row.id):
-            att.submission_id = sub.id
+        repo.link_attachments(session, row.id, sub.id)
         return sub
 
     # violation reports ---------------------------------------------------------------------

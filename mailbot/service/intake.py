@@ -265,11 +265,10 @@ class Intake:
             total += att.size
             digest = stored[i - 1] if stored is not None else self.app.blobs.put(
                 att.data, durable=self.durable)
-            record = AttachmentRecord(message_id=row.id, sha256=digest, safe_name=name,
-                                      content_type=att.content_type[:255], size=att.size,
-                                      verdict=verdict.verdict)
-            session.add(record)
-            records.append(record)
+            records.append(repo.insert_loaded(session, AttachmentRecord, {
+                "message_id": row.id, "submission_id": None, "sha256": digest, "safe_name": name,
+                "content_type": att.content_type[:255], "size": att.size,
+                "verdict": verdict.verdict}))
             if verdict.verdict != "ok":
                 problems.append(verdict.reason)
         repo.remember_attachments(session, row.id, records)

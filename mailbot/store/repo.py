@@ -306,6 +306,19 @@ def remember_attachments(session: Session, message_id: int, rows: list[Attachmen
     session.info.setdefault("attachments", {})[message_id] = rows
 
 
+_LINK_ATTACHMENTS = Direct(update(AttachmentRecord)
+                           .where(AttachmentRecord.message_id == bindparam("message_id"))
+                           .values(submission_id=bindparam("submission_id")))
+
+
+def link_attachments(session: Session, message_id: int, submission_id: int) -> None:
+    """File a message's attachments with its submission (one UPDATE; the rows the session
+    holds show it as written)."""
+    _LINK_ATTACHMENTS.run(session, {"message_id": message_id, "submission_id": submission_id})
+    for att in attachments_of(session, message_id):
+        set_committed_value(att, "submission_id", submission_id)
+
+
 def attachments_of(session: Session, message_id: int) -> list[AttachmentRecord]:
     known: dict[int, list[AttachmentRecord]] = session.info.get("attachments", {})
     if message_id in known:
@@ -510,15 +523,24 @@ def flush_outbox(session: Session) -> int:
     return len(pending)
 
 
-_EXISTING_KEYS = select(OutboxMessage.key).where(OutboxMessage.key.in_(bindparam("keys", expanding=True)))
+#: ``key IN (...)`` for each number of keys asked so far (a circulation asks one per State)
+_EXISTING_KEYS: dict[int, Direct] = {}
+
+
+def _keys_in(n: int) -> Direct:
+    if n not in _EXISTING_KEYS:
+        _EXISTING_KEYS[n] = Direct(select(OutboxMessage.key).where(
+            OutboxMessage.key.in_([bindparam(f"k{i}") for i in range(n)])))
+    return _EXISTING_KEYS[n]
 
 
 def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` the outbox holds already (one query for a batch of decisions)."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        found.update(session.connection().execute(
-            _EXISTING_KEYS, {"keys": list(keys[start:start + 500])}).scalars())
+        part = keys[start:start + 500]
+        found.update(k for (k,) in _keys_in(len(part)).all(
+            session, {f"k{i}": key for i, key in enumerate(part)}))
     added: set[str] = session.info.get("outbox_keys", set())
     return found | (set(keys) & added)
 

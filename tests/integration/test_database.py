@@ -160,4 +160,10 @@ def test_filing_the_form_fixtures_works_on_this_database(app: App) -> None:
                       "outbox": 91, "outbox_recipients": 91, "reference_counters": 1}
     with app.sessions() as s:  # references issued in order, none twice
         refs = [r for (r,) in s.execute(text("SELECT reference FROM incidents ORDER BY id"))]
+        # each accepted form's attachments are filed with its submission, the others with none
+        linked = s.execute(text(
+            "SELECT count(*), count(a.submission_id), sum(CASE WHEN s.message_id = a.message_id "
+            "THEN 1 ELSE 0 END) FROM attachments a LEFT JOIN submissions s "
+            "ON s.id = a.submission_id")).one()
     assert refs == [f"DCM-2026-{i:04d}" for i in range(1, len(refs) + 1)]
+    assert tuple(linked) == (3, 2, 2)  # the same on both backends, each with its own submission

@@ -130,6 +130,13 @@ def _label_end(body: str, folded: str, length: int) -> int | None:
     Only a prefix of the line is mapped (a value on the same line may be a
     whole page); the whole line is mapped only when the prefix is too short.
     """
+    if body.isascii() and (length == len(folded) or folded[length:length + 1] == " "):
+        # ASCII folds to its runs of letters and digits: the prefix ends with its last word
+        words = folded.count(" ", 0, length) + 1
+        for number, run in enumerate(_ASCII_ALNUM.finditer(body), 1):
+            if number == words:
+                return run.end()
+        return None
     n = min(len(body), 4 * length + 16)
     mapped, idx = _fold_map(body[:n])
     if n < len(body) and not (len(mapped) > length and folded.startswith(mapped[: length + 1])):
@@ -628,7 +635,7 @@ def _is_stop(line: str) -> bool:
         return False
     if key in _CLOSINGS:
         return True
-    return any(key.startswith(d) for d in _DISCLAIMERS) or bool(_REPLY_HEADER.match(line))
+    return key.startswith(_DISCLAIMERS) or bool(_REPLY_HEADER.match(line))
 
 
 def clean_value(text: str, catalog: FormCatalog) -> str:

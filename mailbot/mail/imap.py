@@ -198,6 +198,9 @@ FETCH_BUDGET = 64 * 1024 * 1024
 #: waiting or this many seconds have passed (and at the end of the backlog): one sync and
 #: one MOVE per folder serve several parts.
 MOVE_EVERY = 500
+#: While the next part is not taken ahead (the worker is still starting), it is asked for
+#: again every this many messages.
+ASK_AGAIN_EVERY = 10
 MOVE_AFTER = 1.0
 
 
@@ -274,10 +277,14 @@ class Watcher:
             for index, part in enumerate(parts):
                 mine = [u for u in part if u not in ahead]
                 fetched_here = {f.uid: f for f in self._fetch(mine, sizes)} if mine else {}
-                if index + 1 < len(parts) and not self.stop_event.is_set():
-                    ahead = ahead | self.fetch_ahead(
-                        uidvalidity, [(u, sizes.get(u, 0)) for u in parts[index + 1]], False)
-                for uid in part:
+                following = ([(u, sizes.get(u, 0)) for u in parts[index + 1]]
+                             if index + 1 < len(parts) else [])
+                for count, uid in enumerate(part):
+                    if following and count % ASK_AGAIN_EVERY == 0 and not self.stop_event.is_set():
+                        # asked when the part starts; asked again while the worker is starting
+                        given = self.fetch_ahead(uidvalidity, following, False)
+                        if given:
+                            ahead, following = ahead | given, []
                     fetched = fetched_here.pop(uid, None) or self._take_ahead(uid, ahead, sizes)
                     if fetched is not None:  # None: expunged meanwhile by someone else
                         moves[self.handle(fetched)].append(uid)

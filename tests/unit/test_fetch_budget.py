@@ -171,3 +171,29 @@ def test_nothing_moves_when_the_barrier_fails() -> None:
         watcher.drain()
     assert not [e for e in events if e.startswith("move")]
     assert sorted(conn.inbox) == [1, 2, 3, 4]  # filed, committed, still in the inbox: seen again
+
+
+def test_a_worker_that_was_starting_is_asked_again_for_the_next_part(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "ASK_AGAIN_EVERY", 2)
+    events: list[str] = []
+    conn = _Recording(dict.fromkeys(range(1, 9), 1000), events)
+    asked: list[int] = []
+
+    def fetch_ahead(validity: int, part: list[tuple[int, int]], fresh: bool) -> set[int]:
+        asked.append(part[0][0])
+        return {u for u, _ in part} if len(asked) >= 3 else set()  # ready at the third ask
+
+    def handle(fetched: FetchedMail) -> str:
+        events.append(f"handle {fetched.uid}{' (ahead)' if fetched.raw == b'ahead' else ''}")
+        return "Processed"
+
+    watcher = Watcher(MailboxSettings(batch_size=4), handle, before_move=lambda: None,
+                      connection=conn,  # type: ignore[arg-type]
+                      fetch_ahead=fetch_ahead, fetched_ahead=lambda v, u: b"ahead")
+    assert watcher.drain() == 8
+    # part 1-4 (fresh, not taken), then 5-8 at messages 1 and 3 of the first part: taken
+    assert asked == [1, 5, 5]
+    assert [e for e in events if e.startswith(("fetch", "handle"))] == [
+        "fetch 1-4", "handle 1", "handle 2", "handle 3", "handle 4",
+        "handle 5 (ahead)", "handle 6 (ahead)", "handle 7 (ahead)", "handle 8 (ahead)"]

@@ -56,7 +56,8 @@ class Mailer:
         self.renderer = Renderer(self.settings.templates_dir)
         self._registry = registry(self.settings)
         self._focal: tuple[float, dict[str, list[str]]] | None = None
-        self._frozen: tuple[dict[str, Any], dict[str, Any]] | None = None
+        #: contexts converted lately, by identity (each with the dict, which keeps its id unique)
+        self._frozen: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def focal_points(self, session: Session) -> dict[str, list[str]]:
         """Every State's active focal-point addresses, cached for a few seconds like intake's
@@ -104,10 +105,13 @@ class Mailer:
             return False
         # the context as JSON: the shared part of a circulation (one dict for every State
         # in a language) is converted once, not once per State
-        if self._frozen is None or self._frozen[0] is not context:
-            self._frozen = (context, freeze(context))
+        frozen = self._frozen.get(id(context))
+        if frozen is None or frozen[0] is not context:
+            if len(self._frozen) >= 8:  # a circulation shares one per language
+                self._frozen.clear()
+            frozen = self._frozen[id(context)] = (context, freeze(context))
         ctx = {**freeze(self.base_context(session, lang, state_code, incident, now)),
-               **self._frozen[1]}
+               **frozen[1]}
         message_id = make_message_id(key, self.settings.desk.msgid_domain)
         references: list[str] = []
         in_reply_to = None

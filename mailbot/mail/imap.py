@@ -198,10 +198,10 @@ FETCH_BUDGET = 64 * 1024 * 1024
 #: waiting or this many seconds have passed (and at the end of the backlog): one sync and
 #: one MOVE per folder serve several parts.
 MOVE_EVERY = 500
+MOVE_AFTER = 1.0
 #: While the next part is not taken ahead (the worker is still starting), it is asked for
 #: again every this many messages.
 ASK_AGAIN_EVERY = 10
-MOVE_AFTER = 1.0
 
 
 def split_by_size(uids: Sequence[int], sizes: dict[int, int], budget: int,

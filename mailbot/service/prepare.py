@@ -190,26 +190,38 @@ class _Fetcher:
 
     def fetch(self, request: FetchRequest) -> list[bytes | None]:
         """The raw bytes of each requested UID; None for all when the mailbox is not the
-        one the watcher reads (another UIDVALIDITY) or the server fails."""
+        one the watcher reads (another UIDVALIDITY) or the server fails.
+
+        A connection that has been idle may have been dropped by the server
+        meanwhile: it is opened again once at once, before giving up for a while.
+        """
         if time.monotonic() < self.resting_until:
             return [None] * len(request.uids)
+        if self.conn is not None:
+            try:
+                return self._fetch(request)
+            except Exception:  # dropped while idle, say: once more on a new connection
+                self.disconnect()
         try:
-            if self.conn is None:
-                conn = MailboxConnection(request.mailbox)
-                conn.connect()
-                self.conn = conn
-                info = conn.c.select_folder(request.mailbox.inbox, readonly=True)
-                conn.uidvalidity = int(info[b"UIDVALIDITY"])
-            if self.conn.uidvalidity != request.uidvalidity:
-                self.disconnect()  # examined again at the next request
-                return [None] * len(request.uids)
-            found = self.conn.c.fetch(list(request.uids), ["BODY.PEEK[]"])
+            return self._fetch(request)
         except Exception as exc:  # the service fetches these itself
             print(f"parse-ahead fetch failed, the service fetches for itself for "
                   f"{FETCH_REST:.0f} s: {type(exc).__name__}: {exc}", file=sys.stderr)
             self.disconnect()
             self.resting_until = time.monotonic() + FETCH_REST
             return [None] * len(request.uids)
+
+    def _fetch(self, request: FetchRequest) -> list[bytes | None]:
+        if self.conn is None:
+            conn = MailboxConnection(request.mailbox)
+            conn.connect()
+            self.conn = conn
+            info = conn.c.select_folder(request.mailbox.inbox, readonly=True)
+            conn.uidvalidity = int(info[b"UIDVALIDITY"])
+        if self.conn.uidvalidity != request.uidvalidity:
+            self.disconnect()  # examined again at the next request
+            return [None] * len(request.uids)
+        found = self.conn.c.fetch(list(request.uids), ["BODY.PEEK[]"])
         out: list[bytes | None] = []
         for uid in request.uids:
             raw = found.get(uid, {}).get(b"BODY[]")

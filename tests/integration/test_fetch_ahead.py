@@ -160,3 +160,27 @@ def folder_counts(settings: Settings) -> dict[str, int]:
         return out
     finally:
         conn.close()
+
+
+def test_a_connection_dropped_while_idle_is_opened_again_at_once(
+        loaded: tuple[Settings, App, list[bytes]]) -> None:
+    from mailbot.service.prepare import FetchRequest, _Fetcher
+
+    settings, _app, _raws = loaded
+    conn, uids, _sizes = inbox(settings)
+    conn.close()
+    fetcher = _Fetcher()
+    request = FetchRequest(settings.mailbox, conn.uidvalidity, tuple(uids[:3]))
+    try:
+        first = fetcher.fetch(request)
+        assert all(first) and len(first) == 3
+        assert fetcher.conn is not None
+        fetcher.conn.c.shutdown()  # as a server's idle timeout would leave it
+        again = fetcher.fetch(request)
+        assert again == first  # on a new connection, without resting
+        assert fetcher.resting_until == 0.0
+        wrong = FetchRequest(settings.mailbox, conn.uidvalidity + 1, tuple(uids[:3]))
+        assert fetcher.fetch(wrong) == [None, None, None]  # another mailbox generation
+        assert fetcher.fetch(request) == first  # examined again, the right one
+    finally:
+        fetcher.disconnect()

@@ -49,8 +49,8 @@ class Direct:
     """A Core statement compiled once per dialect and run on the transaction's DBAPI cursor.
 
     ``column_keys`` names the columns an INSERT or UPDATE without explicit
-    values sets (every row given must carry exactly those keys; other keys
-    are ignored).
+    values sets: every row given must carry those keys (other keys are
+    ignored), and the table's other columns take their constant defaults.
     """
 
     def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:

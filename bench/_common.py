@@ -21,6 +21,7 @@ import email
 import email.policy
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -290,6 +291,12 @@ def inbox_count(stack: MailStack, user: str = BOT_ADDRESS) -> int:
 # -- measuring ----------------------------------------------------------------------------
 
 
+def cpu_s(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _status_mb(field: str, pid: int | str = "self") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -399,6 +406,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     _time_calls(service.preparer, "fetched", spent)
     t0 = time.perf_counter()
     cpu0 = time.thread_time()
+    process_cpu0 = cpu_s()
     service.preparer.start()  # as Service.run_once does
     service.checkpointer.start()
     worker_start_s = time.perf_counter() - t0
@@ -409,7 +417,9 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
         profiler.disable()
         profiler.dump_stats(profile)
     peak_intake = peak_rss_mb()
+    process_cpu = cpu_s() - process_cpu0
     worker_peaks = [_status_mb("VmHWM", pid) for pid in service.preparer.worker_pids()]
+    worker_cpu = sum(cpu_s(pid) for pid in service.preparer.worker_pids())
     ahead = {"used": service.preparer.used, "missed": service.preparer.missed,
              "checkpoints": service.checkpointer.checkpoints}
     service.preparer.close()
@@ -419,6 +429,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
                               "rss_end_mb": round(rss_mb(), 1), "samples": samples,
                               "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks],
                               "parse_ahead": ahead, "watcher_cpu_s": round(watcher_cpu, 2),
+                              "process_cpu_s": round(process_cpu, 2), "worker_cpu_s": round(worker_cpu, 2),
                               "worker_start_s": worker_start_s,
                               "spent_s": {k: round(v, 2) for k, v in spent.items()}}
     if dispatch:

@@ -78,6 +78,8 @@ def main() -> int:
               f"peak RSS {result['peak_rss_mb']:.0f} MiB (start {result['rss_start_mb']:.0f}); "
               f"inbox left {left}")
         spent = result["spent_s"]
+        print(f"  CPU: the service process {result['process_cpu_s']:.2f} s (all its threads), "
+              f"the worker process {result['worker_cpu_s']:.2f} s")
         print(f"  watcher thread: CPU {result['watcher_cpu_s']:.2f} s; "
               f"filing (handle) {spent['handle']:.2f} s with {spent['handle_cpu']:.2f} s CPU "
               f"(waiting for the worker "

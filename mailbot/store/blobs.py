@@ -9,10 +9,11 @@ blob under a valid name.  Writing the same bytes twice stores them once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,9 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._dirs: set[Path] = set()  # fan-out directories known to exist
+        self._root = str(root)
+        self._dirs: set[str] = set()  # fan-out directories known to exist
+        self._tmp_names = itertools.count()
 
     def path_for(self, digest: str) -> Path:
         if not _HEX.match(digest):
@@ -43,19 +46,20 @@ class BlobStore:
         ``durable=False`` skips the per-file fsync; the caller must then call
         :func:`sync` before anything depends on the blob surviving a power loss
         (intake does so once per batch, before it moves mail out of the inbox).
+
+        Several processes write here at once (the service and its parse-ahead
+        worker): each writes under a temporary name of its own (its process id,
+        then a counter), created exclusively, and renames it into place.
         """
         digest = sha256_hex(data)
-        target = self.path_for(digest)
-        if target.exists():
+        directory = os.path.join(self._root, digest[:2], digest[2:4])
+        target = os.path.join(directory, digest)
+        if os.path.exists(target):
             return digest
-        if target.parent not in self._dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(target.parent)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        except FileNotFoundError:  # the directory was removed behind our back
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        if directory not in self._dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._dirs.add(directory)
+        fd, tmp = self._create_temporary(directory)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -64,9 +68,22 @@ class BlobStore:
                     os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
         return digest
+
+    def _create_temporary(self, directory: str) -> tuple[int, str]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(100):
+            tmp = os.path.join(directory, f".tmp-{os.getpid()}-{next(self._tmp_names)}")
+            try:
+                return os.open(tmp, flags, 0o600), tmp
+            except FileExistsError:  # left by an earlier process that had this id
+                continue
+            except FileNotFoundError:  # the directory was removed behind our back
+                os.makedirs(directory, exist_ok=True)
+        raise FileExistsError(f"no free temporary name in {directory}")
 
     def get(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()

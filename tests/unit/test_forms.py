@@ -667,3 +667,25 @@ def test_summary_in_the_reporting_language(catalog: FormCatalog, registry: State
     default = dict(summary(catalog, check(violation(), catalog, registry), "en", registry))
     assert default["May this report be circulated to all States"].startswith("Yes (no answer")
     assert "Persons harmed" not in default
+
+
+def test_folding_ascii_takes_a_shortcut_to_the_same_result() -> None:
+    """Labels, markers and lines are compared folded; ASCII text folds by a table, which
+    must agree with the general rule (letters and digits kept, one space between words)."""
+    import random
+    import re
+
+    from mailbot.domain.forms import _fold
+
+    def by_the_rule(text: str) -> str:
+        return re.sub(r"[\W_]+", " ", text.casefold()).strip()
+
+    rng = random.Random(6131)
+    alphabet = [chr(i) for i in range(128)] + list("aeiou etn") * 4
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    samples += ["Date of the incident:", "  3. Place: Nairobi, Riverside Drive 12", "__x__y__",
+                "\x1c\x1d\x1e\x1fword\x0b\x0cword", "", "   ", "A_B-C.D", "Kind regards,"]
+    for text in samples:
+        assert _fold(text) == by_the_rule(text), repr(text)
+    assert _fold("Fecha del incidente") == "fecha del incidente"
+    assert _fold("Lieu de l'incident : Épinal") == "lieu de l incident epinal"  # the general path

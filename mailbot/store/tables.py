@@ -128,7 +128,8 @@ class InboundMessage(Base):
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_key: Mapped[str] = mapped_column(String(998), index=True)  # Message-ID or sha256:...
+    # Message-ID or sha256:...; looked up through uq_messages_key_hash, which it leads
+    message_key: Mapped[str] = mapped_column(String(998))
     message_id: Mapped[str | None] = mapped_column(String(998))
     content_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
@@ -146,7 +147,7 @@ class InboundMessage(Base):
     folder: Mapped[str | None] = mapped_column(String(200))  # the outcome folder
     reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))  # ix below
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
@@ -239,7 +240,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     recipients: Mapped[list[Any]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)  # filled when the mail is rendered
@@ -253,16 +254,17 @@ class OutboxMessage(Base):
     thread_references: Mapped[list[Any]] = mapped_column(JSON, default=list)
     auto_submitted: Mapped[str] = mapped_column(String(20), default="auto-generated")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    # both looked up through ix_outbox_due (below), which status leads
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     # pending | sending | sent | failed | held
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[datetime | None]  # when a failure went into a Secretariat digest
-    state_code: Mapped[str | None] = mapped_column(ForeignKey("states.code"), index=True)
+    state_code: Mapped[str | None] = mapped_column(ForeignKey("states.code"))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     cause_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
@@ -277,7 +279,8 @@ class OutboxRecipient(Base):
 
     __tablename__ = "outbox_recipients"
     id: Mapped[int] = mapped_column(primary_key=True)
-    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    # looked up through uq_outbox_recipients_addr, which it leads
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
     address: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     # pending | sent | refused | bounced
@@ -316,6 +319,11 @@ class Ratification(Base):
 
 
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+# an incident's messages; most messages belong to none, and an index holds only those that do
+# (every index a row enters is one more page written at each commit)
+Index("ix_messages_incident_id", InboundMessage.incident_id,
+      sqlite_where=InboundMessage.incident_id.isnot(None),
+      postgresql_where=InboundMessage.incident_id.isnot(None))
 # the daily cap counts one address's mails of the last day: a range, not the address's whole history
 Index("ix_outbox_recipients_address_created", OutboxRecipient.address, OutboxRecipient.created_at)
 

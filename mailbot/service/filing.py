@@ -325,7 +325,7 @@ class Filing:
                                           "The incident reference was not found.")],
                               kind=FormKind.FOLLOW_UP, raw=None)
             return self._correction(session, row, mail, err, state, now)
-        roles = {p.role: p.state_code for p in incident.parties}
+        roles = dict(repo.party_states(session, incident.id))
         capacity = "host" if roles.get("host") == state else (
             "offender" if roles.get("offender") == state else None)
         if capacity is None:
@@ -334,21 +334,23 @@ class Filing:
                               "nor the State where the alleged offender is present",
                               incident_id=incident.id)
         sub = self._submission(session, row, data, state, now, incident_id=incident.id)
-        views = timeq.obligation_views(session, incident.id)
+        obligations = timeq.obligations_of(session, incident.id)
         changes = after_submission(kind="follow_up", sender_state=state, capacity=capacity,
                                    final_outcome=bool(data.values.get("final_outcome")),
-                                   open_obligations=views, filed_at=now, policy=self.policy)
-        self._apply(session, incident, changes, sub, now)
+                                   open_obligations=[view for view, _ in obligations],
+                                   filed_at=now, policy=self.policy)
+        self._apply(session, incident, changes, sub, now, {v.id: row for v, row in obligations})
         self._after_accept(session, row, mail, data, sub, incident, state, now,
                            outstanding=outstanding_parts(data.values))
         return HandlerResult.processed(f"follow-up report filed on {incident.reference}",
                                        incident_id=incident.id)
 
     def _apply(self, session: Session, incident: Incident, changes: Sequence[Fulfil | Open],
-               sub: Submission, now: datetime) -> None:
+               sub: Submission, now: datetime, rows: Mapping[int, Obligation] | None = None) -> None:
+        """Fulfil and open obligations; ``rows``: the incident's obligations as read already."""
         for change in changes:
             if isinstance(change, Fulfil):
-                ob = session.get(Obligation, change.obligation_id)
+                ob = (rows or {}).get(change.obligation_id) or session.get(Obligation, change.obligation_id)
                 if ob is not None and ob.status == "open":
                     ob.status, ob.fulfilled_by_id = "fulfilled", sub.id
             else:
@@ -378,7 +380,7 @@ class Filing:
     def _state_letter(self, session: Session, row: InboundMessage, mail: InboundMail,
                       incident: Incident, state: str, now: datetime) -> HandlerResult:
         """A State's letter (no form) in the thread of an incident: filed, seen by the Secretariat."""
-        parties = {p.state_code for p in incident.parties}
+        parties = {code for _role, code in repo.party_states(session, incident.id)}
         if state not in parties:
             self.mailer.notify_secretariat(session, row, f"letter from {state}, not a party to "
                                            f"{incident.reference}", now)

@@ -371,6 +371,17 @@ def add_parties(session: Session, incident_id: int,
         for role, code, org in parties])
 
 
+_PARTIES_OF = Direct(select(IncidentParty.role, IncidentParty.state_code)
+                     .where(IncidentParty.incident_id == bindparam("incident_id"))
+                     .order_by(IncidentParty.id))
+
+
+def party_states(session: Session, incident_id: int) -> list[tuple[str, str | None]]:
+    """(role, State code) of each party to an incident, as filing asks of most follow-ups
+    and letters (read directly, not through ``Incident.parties``: an ORM query each time)."""
+    return [(role, code) for role, code in _PARTIES_OF.all(session, {"incident_id": incident_id})]
+
+
 def add_obligations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Open obligations (incident, State, paragraph, role, gentle, due, status, created), in one
     statement."""

@@ -70,10 +70,19 @@ _OPEN_OBLIGATIONS_OF = Direct(columns_of(Obligation).where(
 
 
 def obligation_views(session: Session, incident_id: int) -> list[ObligationView]:
+    return [view for view, _row in obligations_of(session, incident_id)]
+
+
+def obligations_of(session: Session, incident_id: int) -> list[tuple[ObligationView, Obligation]]:
+    """An incident's obligations, each as the domain's view and as the row to change.
+
+    The caller keeps the rows: the session holds unchanged rows only weakly,
+    so a row dropped here would be read again to be changed.
+    """
     incident = session.get(Incident, incident_id)
     ref = incident.reference if incident else "?"
     rows = load(session, Obligation, _OBLIGATIONS_OF, {"incident_id": incident_id})
-    return [view_of(o, ref) for o in rows]
+    return [(view_of(o, ref), o) for o in rows]
 
 
 def obligation_for(session: Session, incident_id: int, state_code: str,

@@ -291,10 +291,16 @@ def inbox_count(stack: MailStack, user: str = BOT_ADDRESS) -> int:
 # -- measuring ----------------------------------------------------------------------------
 
 
+def cpu_split(pid: int | str = "self") -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def cpu_s(pid: int | str = "self") -> float:
     """User + system CPU seconds of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_split(pid))
 
 
 def _status_mb(field: str, pid: int | str = "self") -> float:
@@ -419,7 +425,9 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
     peak_intake = peak_rss_mb()
     process_cpu = cpu_s() - process_cpu0
     worker_peaks = [_status_mb("VmHWM", pid) for pid in service.preparer.worker_pids()]
-    worker_cpu = sum(cpu_s(pid) for pid in service.preparer.worker_pids())
+    worker_split = [cpu_split(pid) for pid in service.preparer.worker_pids()]
+    worker_cpu = sum(u + k for u, k in worker_split)
+    worker_sys = sum(k for _u, k in worker_split)
     ahead = {"used": service.preparer.used, "missed": service.preparer.missed,
              "checkpoints": service.checkpointer.checkpoints}
     service.preparer.close()
@@ -430,6 +438,7 @@ def child_intake(config: Path, sample_every: int, dispatch: bool, profile: str) 
                               "worker_peak_rss_mb": [round(w, 1) for w in worker_peaks],
                               "parse_ahead": ahead, "watcher_cpu_s": round(watcher_cpu, 2),
                               "process_cpu_s": round(process_cpu, 2), "worker_cpu_s": round(worker_cpu, 2),
+                              "worker_sys_s": round(worker_sys, 2),
                               "worker_start_s": worker_start_s,
                               "spent_s": {k: round(v, 2) for k, v in spent.items()}}
     if dispatch:

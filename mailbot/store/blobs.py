@@ -1,10 +1,16 @@
 """Content-addressed storage for raw mail and attachments.
 
 Every inbound message is written here before anything else happens to it.
-A blob's name is the SHA-256 of its bytes (``ab/cd/abcdef...``), never a name
-the sender chose; a write goes to a temporary file in the same directory,
-is flushed to disk and renamed into place, so a crash never leaves half a
-blob under a valid name.  Writing the same bytes twice stores them once.
+A blob's name is the SHA-256 of its bytes (``ab/abcdef...``: 256 directories,
+as Git keeps its objects), never a name the sender chose; a write goes to a
+temporary file in the same directory, is flushed to disk and renamed into
+place, so a crash never leaves half a blob under a valid name.  Writing the
+same bytes twice stores them once.
+
+Stores written before 2026-11-28 used two levels (``ab/cd/abcdef...``): 65,536
+directories, so that nearly every blob of a desk's first years made a
+directory of its own (a third of the cost of storing a message's bytes).  Their
+blobs are read where they are; new ones go to the one-level place.
 """
 
 from __future__ import annotations
@@ -36,9 +42,20 @@ class BlobStore:
         self._tmp_names = itertools.count()
 
     def path_for(self, digest: str) -> Path:
+        """Where the blob is (or would be stored): its one-level place, unless an older
+        store holds it at its two-level one."""
         if not _HEX.match(digest):
             raise ValueError(f"not a SHA-256 digest: {digest!r}")
-        return self.root / digest[:2] / digest[2:4] / digest
+        path = self.root / digest[:2] / digest
+        if not path.exists():
+            older = self.root / digest[:2] / digest[2:4] / digest
+            if older.exists():
+                return older
+        return path
+
+    def _stored(self, directory: str, target: str, digest: str) -> bool:
+        return os.path.exists(target) or os.path.exists(
+            os.path.join(directory, digest[2:4], digest))
 
     def put(self, data: bytes, durable: bool = True) -> str:
         """Store ``data`` and return its digest (idempotent).
@@ -52,9 +69,9 @@ class BlobStore:
         then a counter), created exclusively, and renames it into place.
         """
         digest = sha256_hex(data)
-        directory = os.path.join(self._root, digest[:2], digest[2:4])
+        directory = os.path.join(self._root, digest[:2])
         target = os.path.join(directory, digest)
-        if os.path.exists(target):
+        if self._stored(directory, target, digest):
             return digest
         if directory not in self._dirs:
             os.makedirs(directory, exist_ok=True)
@@ -95,9 +112,10 @@ class BlobStore:
         return self.path_for(digest).exists()
 
     def __iter__(self) -> Iterator[str]:
-        for p in self.root.glob("*/*/*"):
-            if _HEX.match(p.name):
-                yield p.name
+        for pattern in ("*/*", "*/*/*"):  # this layout, then the older one
+            for p in self.root.glob(pattern):
+                if _HEX.match(p.name) and p.is_file():
+                    yield p.name
 
 
 def sync() -> None:

@@ -19,6 +19,7 @@ import email.header
 import email.utils
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.message import Message
@@ -229,70 +230,92 @@ def _parse_bytes(raw: bytes, chunk: int = 1 << 16) -> Message:
     return parser.close()
 
 
-def parse_message(raw: bytes) -> InboundMail:
-    """Parse ``raw`` into an :class:`InboundMail`; raise :class:`ParseError` if unreadable."""
+def _read(raw: bytes) -> tuple[Message, list[tuple[str, str]], list[str]]:
+    """The parsed message, its header fields and its defects; :class:`ParseError` if unreadable."""
     if not raw.strip():
         raise ParseError("empty message")
     try:
         msg = _parse_bytes(raw)
     except Exception as exc:  # a parser bug on hostile input must not stop intake
         raise ParseError(f"unreadable message: {type(exc).__name__}: {exc}") from None
-    defects: list[str] = [type(d).__name__ for d in msg.defects]
     try:
         headers = _raw_headers(msg)
     except Exception as exc:
         raise ParseError(f"unreadable headers: {type(exc).__name__}") from None
+    return msg, headers, [type(d).__name__ for d in msg.defects]
+
+
+@dataclass
+class _Body:
+    """The parts of a message sorted out: its plain text, its HTML and its attachments."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def add(self, part: Message, defects: list[str]) -> None:
+        ctype = part.get_content_type()
+        if _is_attachment(part):
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                self.attachments.append(Attachment(filename=_filename(part), content_type=ctype, data=data))
+        elif ctype == "text/html":
+            self.html.append(_text_of(part, defects))
+        elif ctype.startswith("text/"):
+            self.plain.append(_text_of(part, defects))
+        # after decoding: get_payload(decode=True) adds defects such as bad base64
+        defects.extend(type(d).__name__ for d in part.defects)
+
+    def texts(self) -> tuple[str, str | None]:
+        """The body as text (the HTML converted when there is no plain part), and the HTML."""
+        html_text = "\n".join(self.html) if self.html else None
+        text = "\n".join(self.plain).strip()
+        if not text and html_text:
+            text = html_to_text(html_text).strip()
+        return clean(text), clean(html_text) if html_text else None
+
+
+def _body(msg: Message, defects: list[str]) -> _Body:
+    body = _Body()
+    try:
+        for part in walk(msg, defects):
+            body.add(part, defects)
+    except (RecursionError, MemoryError) as exc:
+        raise ParseError(f"message structure too deep or too large: {type(exc).__name__}") from None
+    return body
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
+
+
+def parse_message(raw: bytes) -> InboundMail:
+    """Parse ``raw`` into an :class:`InboundMail`; raise :class:`ParseError` if unreadable."""
+    msg, headers, defects = _read(raw)
 
     def values(name: str) -> list[str]:
         return [v for n, v in headers if n == name]
 
     from_list = _addresses(values("from"))
-    from_name = ""
-    if values("from"):
-        from_name = clean(_address_list(tuple(values("from")[:1]))[0][0])
-    subject = values("subject")[0] if values("subject") else ""
-    message_id = _msgid(values("message-id")[0] if values("message-id") else None)
+    from_name = clean(_address_list(tuple(values("from")[:1]))[0][0]) if values("from") else ""
     date = _top_date(msg, defects)
-
-    plain: list[str] = []
-    html: list[str] = []
-    attachments: list[Attachment] = []
-    try:
-        for part in walk(msg, defects):
-            ctype = part.get_content_type()
-            if _is_attachment(part):
-                data = part.get_payload(decode=True)
-                if isinstance(data, bytes):
-                    attachments.append(
-                        Attachment(filename=_filename(part), content_type=ctype, data=data)
-                    )
-            elif ctype == "text/html":
-                html.append(_text_of(part, defects))
-            elif ctype.startswith("text/"):
-                plain.append(_text_of(part, defects))
-            # after decoding: get_payload(decode=True) adds defects such as bad base64
-            defects.extend(type(d).__name__ for d in part.defects)
-    except (RecursionError, MemoryError) as exc:
-        raise ParseError(f"message structure too deep or too large: {type(exc).__name__}") from None
-    html_text = "\n".join(html) if html else None
-    text = "\n".join(plain).strip()
-    if not text and html_text:
-        text = html_to_text(html_text).strip()
+    body = _body(msg, defects)
+    text, html_text = body.texts()
     return InboundMail(
-        message_id=message_id,
+        message_id=_msgid(_first(values("message-id"))),
         from_addr=from_list[0] if from_list else "",
         from_name=from_name,
         to=_addresses(values("to")),
         cc=_addresses(values("cc")),
         reply_to=_addresses(values("reply-to")),
-        subject=subject.strip(),
+        subject=(_first(values("subject")) or "").strip(),
         date=date,
-        in_reply_to=_msgid(values("in-reply-to")[0] if values("in-reply-to") else None),
+        in_reply_to=_msgid(_first(values("in-reply-to"))),
         references=_msgids(" ".join(values("references"))),
         headers=tuple(headers),
-        text=clean(text),
-        html=clean(html_text) if html_text else None,
-        attachments=tuple(attachments),
+        text=text,
+        html=html_text,
+        attachments=tuple(body.attachments),
         defects=tuple(dict.fromkeys(defects)),
         size=len(raw),
         content_type=msg.get_content_type(),

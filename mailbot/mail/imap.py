@@ -20,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -223,6 +223,24 @@ def split_by_size(uids: Sequence[int], sizes: dict[int, int], budget: int,
     return parts
 
 
+def _listed(part: list[int], sizes: dict[int, int]) -> list[tuple[int, int]]:
+    return [(u, sizes.get(u, 0)) for u in part]
+
+
+@dataclass
+class _Pending:
+    """Filed messages waiting to leave the inbox, by folder, since the last move."""
+
+    moves: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    since: float = field(default_factory=time.monotonic)
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.moves.values())
+
+    def due(self) -> bool:
+        return self.count() >= MOVE_EVERY or time.monotonic() - self.since >= MOVE_AFTER
+
+
 class Watcher:
     """The owner thread of the IMAP connection: sync, fetch, hand over, move; reconnect on error."""
 
@@ -267,38 +285,52 @@ class Watcher:
             uids = self.conn.pending_uids()
             if not uids:
                 return total
-            sizes = self.conn.sizes(uids)
-            parts = [part for start in range(0, len(uids), self.settings.batch_size)
-                     for part in split_by_size(uids[start:start + self.settings.batch_size], sizes,
-                                               FETCH_BUDGET, self.settings.max_message_size)]
-            ahead = self.fetch_ahead(uidvalidity, [(u, sizes.get(u, 0)) for u in parts[0]], True)
-            moves: dict[str, list[int]] = defaultdict(list)
-            settled = time.monotonic()
-            for index, part in enumerate(parts):
-                mine = [u for u in part if u not in ahead]
-                fetched_here = {f.uid: f for f in self._fetch(mine, sizes)} if mine else {}
-                following = ([(u, sizes.get(u, 0)) for u in parts[index + 1]]
-                             if index + 1 < len(parts) else [])
-                for count, uid in enumerate(part):
-                    if following and count % ASK_AGAIN_EVERY == 0 and not self.stop_event.is_set():
-                        # asked when the part starts; asked again while the worker is starting
-                        given = self.fetch_ahead(uidvalidity, following, False)
-                        if given:
-                            ahead, following = ahead | given, []
-                    fetched = fetched_here.pop(uid, None) or self._take_ahead(uid, ahead, sizes)
-                    if fetched is not None:  # None: expunged meanwhile by someone else
-                        moves[self.handle(fetched)].append(uid)
-                    del fetched  # the body is not held while the next message is filed
-                ahead -= set(part)
-                waiting = sum(len(v) for v in moves.values())
-                last = index + 1 == len(parts) or self.stop_event.is_set()
-                if last or waiting >= MOVE_EVERY or time.monotonic() - settled >= MOVE_AFTER:
-                    self._settle(moves)
-                    total += waiting
-                    moves, settled = defaultdict(list), time.monotonic()
-                if self.stop_event.is_set():
-                    return total
+            total += self._drain_parts(uidvalidity, uids)
         return total
+
+    def _parts(self, uids: Sequence[int], sizes: dict[int, int]) -> list[list[int]]:
+        """Batches of ``batch_size``, each cut in parts that fit FETCH_BUDGET."""
+        step = self.settings.batch_size
+        return [part for start in range(0, len(uids), step)
+                for part in split_by_size(uids[start:start + step], sizes,
+                                          FETCH_BUDGET, self.settings.max_message_size)]
+
+    def _drain_parts(self, uidvalidity: int, uids: Sequence[int]) -> int:
+        """File ``uids`` part by part, moving what was filed now and then; stops when asked."""
+        sizes = self.conn.sizes(uids)
+        parts = self._parts(uids, sizes)
+        ahead = self.fetch_ahead(uidvalidity, _listed(parts[0], sizes), True)
+        pending = _Pending()
+        total = 0
+        for index, part in enumerate(parts):
+            following = _listed(parts[index + 1], sizes) if index + 1 < len(parts) else []
+            ahead = self._file_part(uidvalidity, part, following, ahead, sizes, pending.moves)
+            last = index + 1 == len(parts) or self.stop_event.is_set()
+            if last or pending.due():
+                total += pending.count()
+                self._settle(pending.moves)
+                pending = _Pending()
+            if self.stop_event.is_set():
+                break
+        return total
+
+    def _file_part(self, uidvalidity: int, part: list[int], following: list[tuple[int, int]],
+                   ahead: set[int], sizes: dict[int, int], moves: dict[str, list[int]]) -> set[int]:
+        """Hand each message of ``part`` over, noting its folder in ``moves``; returns the UIDs
+        still asked for ahead."""
+        mine = [u for u in part if u not in ahead]
+        fetched_here = {f.uid: f for f in self._fetch(mine, sizes)} if mine else {}
+        for count, uid in enumerate(part):
+            if following and count % ASK_AGAIN_EVERY == 0 and not self.stop_event.is_set():
+                # asked when the part starts; asked again while the worker is starting
+                given = self.fetch_ahead(uidvalidity, following, False)
+                if given:
+                    ahead, following = ahead | given, []
+            fetched = fetched_here.pop(uid, None) or self._take_ahead(uid, ahead, sizes)
+            if fetched is not None:  # None: expunged meanwhile by someone else
+                moves[self.handle(fetched)].append(uid)
+            del fetched  # the body is not held while the next message is filed
+        return ahead - set(part)
 
     def _settle(self, moves: dict[str, list[int]]) -> None:
         """Make what was filed durable, then move it out of the inbox, by folder."""

@@ -15,6 +15,7 @@ which intake turns into a quarantine, never a crash.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.header
 import email.utils
 import re
@@ -138,8 +139,24 @@ def _text_of(part: Message, defects: list[str]) -> str:
             return payload.decode("latin-1")
 
 
+#: a table cell, and a block's end followed by another block inside it
+_CELL = re.compile(r"(<t[dh]\b[^>]*>)(.*?)(?=</t[dh]\s*>|<t[dh]\b|</tr\s*>)", re.IGNORECASE | re.DOTALL)
+_BLOCK_BREAK = re.compile(r"(</(?:p|div|li|h[1-6]|blockquote)\s*>)(\s*)"
+                          r"(?=<(?:p|div|ul|ol|li|h[1-6]|blockquote)\b)", re.IGNORECASE)
+
+
+def _break_blocks_in_cells(html: str) -> str:
+    """Paragraphs inside one table cell end their line (the converter runs them together:
+    "...(case BLUEHERON).The police arrived...")."""
+    if "<t" not in html and "<T" not in html:
+        return html
+    return _CELL.sub(lambda m: m[1] + _BLOCK_BREAK.sub(r"\1<br>\2", m[2]), html)
+
+
 def html_to_text(html: str) -> str:
-    """HTML -> readable plain text; tables keep one row per line, cells separated by ' | '."""
+    """HTML -> readable plain text; tables keep one row per line, cells separated by ' | ',
+    and block elements and ``<br>`` end lines, inside table cells too."""
+    html = _break_blocks_in_cells(html)
     conv = html2text.HTML2Text()
     conv.body_width = 0
     conv.ignore_images = True
@@ -150,11 +167,18 @@ def html_to_text(html: str) -> str:
     return str(conv.handle(html))
 
 
+def _header_text(part: Message, name: str) -> str:
+    """A part's header as text, whatever the parser made of it (compat32 hands a ``Header``
+    object for raw 8-bit values); raw bytes read as UTF-8, else Windows-1252."""
+    value = part.get(name)
+    return _redecode(str(value)) if value is not None else ""
+
+
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = _header_text(part, "Content-Disposition").split(";")[0].strip().lower()
     if disposition == "attachment":
         return True
-    if part.get_filename():
+    if _filename(part):
         return True
     return part.get_content_maintype() not in ("text", "multipart")
 
@@ -181,14 +205,33 @@ def _top_date(msg: Message, defects: list[str]) -> datetime | None:
     return value.replace(tzinfo=None) if value.tzinfo else value
 
 
+_NAMING = ("content-disposition", "content-type")
+
+
+def _as_text_headers(part: Message) -> Message:
+    """``part`` itself, or, when its naming headers hold raw 8-bit bytes (which the library
+    reads as unknown characters), a stand-in holding those headers as decoded text."""
+    raw = [(n, str(v)) for n, v in part.raw_items() if n.lower() in _NAMING]
+    if all(v.isascii() for _n, v in raw):
+        return part
+    stand_in = Message()
+    for name, value in raw:
+        stand_in[name] = _redecode(value)
+    return stand_in
+
+
 def _filename(part: Message) -> str | None:
-    """The attachment's name as the sender gave it, RFC 2231 and RFC 2047 decoded."""
-    name = part.get_filename()
+    """The attachment's name as the sender gave it: RFC 2231 and RFC 2047 decoded, raw 8-bit
+    bytes read as UTF-8 (else Windows-1252); None when it has none or it cannot be read."""
+    try:
+        name = _as_text_headers(part).get_filename()
+    except Exception:  # a parameter list the library cannot read: no name
+        return None
     if not name:
         return None
     try:
         return clean(str(email.header.make_header(email.header.decode_header(name))))
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
         return clean(name)
 
 

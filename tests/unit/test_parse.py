@@ -303,3 +303,71 @@ def test_single_part_messages_read_as_the_stdlib_reads_them() -> None:
                                  EDGE_CASES[10], EDGE_CASES[12]])
 def test_the_shortcut_declines_what_is_not_a_clean_single_part(raw: bytes) -> None:
     assert _parse_single_part(raw) is None
+
+
+# --- header shapes the world sends ------------------------------------------------------------
+
+def _with_part(part: str, encoding: str = "utf-8") -> bytes:
+    return ("From: focal@mission.test\r\nTo: desk@example.test\r\nSubject: report\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n"
+            "--BB\r\nContent-Type: text/plain\r\n\r\nSee the attachment.\r\n"
+            f"--BB\r\n{part}--BB--\r\n").encode(encoding)
+
+
+ATTACHMENT_HEADERS = [
+    ("raw UTF-8 name (a mail client in Russia)",
+     'Content-Type: application/zip; name="ФНС_РФ558.zip"\r\n'
+     'Content-Disposition: attachment; filename="ФНС_РФ558.zip"\r\n', "utf-8", "ФНС_РФ558.zip"),
+    ("raw Windows-1252 name",
+     'Content-Type: application/pdf; name="résumé.pdf"\r\n'
+     'Content-Disposition: attachment; filename="résumé.pdf"\r\n', "cp1252", "résumé.pdf"),
+    ("raw 8-bit disposition without a name",
+     'Content-Type: application/pdf\r\nContent-Disposition: attachment; x-note="été"\r\n',
+     "utf-8", None),
+    ("a broken encoded-word",
+     'Content-Type: application/pdf\r\nContent-Disposition: attachment; '
+     'filename="=?utf-8?Q?a=ZZb?=.pdf"\r\n', "utf-8", "a=ZZb .pdf"),
+    ("an encoded-word with an unknown charset",
+     'Content-Type: application/pdf\r\nContent-Disposition: attachment; '
+     'filename="=?x-unknown?B?YWJj?=.pdf"\r\n', "utf-8", None),
+    ("RFC 2231 with an unknown charset",
+     "Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+     "filename*=unknown-charset''%E9t%E9.pdf\r\n", "utf-8", "été.pdf"),
+    ("RFC 2231 continuations with a gap",
+     "Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+     "filename*0*=utf-8''%D0%A4; filename*1=.pdf; filename*3=x\r\n", "utf-8", None),
+    ("a parameter list that is all punctuation",
+     'Content-Type: ;;;==\r\nContent-Disposition: ===; "\r\n', "utf-8", None),
+    ("an 8-bit charset name",
+     'Content-Type: text/plain; charset="\xff\xfe"\r\n', "latin-1", None),
+]
+
+
+@pytest.mark.parametrize(("what", "headers", "encoding", "name"), ATTACHMENT_HEADERS,
+                         ids=[c[0] for c in ATTACHMENT_HEADERS])
+def test_attachment_headers_parse(what: str, headers: str, encoding: str, name: str | None) -> None:
+    mail = parse_message(_with_part(headers + "\r\nJVBERi0=\r\n", encoding))
+    assert mail.text.startswith("See the attachment.")
+    if name is not None:
+        assert [a.filename for a in mail.attachments] == [name]
+
+
+# --- HTML keeps its structure -----------------------------------------------------------------
+
+OUTLOOK_CELL = """<html><body><table>
+<tr><td><p class=MsoNormal>Description of the facts:</p></td>
+<td><p class=MsoNormal>A demonstration took place (case BLUEHERON).</p>
+<p class=MsoNormal>The police arrived at 10:00.</p></td></tr>
+<tr><td>Place:</td><td>Nairobi<br>Kenya</td></tr>
+</table></body></html>"""
+
+
+def test_two_paragraphs_of_one_table_cell_stay_two() -> None:
+    from mailbot.mail.parse import html_to_text
+
+    text = html_to_text(OUTLOOK_CELL)
+    assert "BLUEHERON).The" not in text
+    lines = [line.strip() for line in text.splitlines()]
+    assert "The police arrived at 10:00." in lines
+    assert any(line.endswith("A demonstration took place (case BLUEHERON).") for line in lines)
+    assert "Kenya" in lines

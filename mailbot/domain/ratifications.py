@@ -96,6 +96,54 @@ class RatificationRow:
     kind: str | None
 
 
+_INSTRUMENT_KEYS = frozenset({"code", "title", "place", "adopted_on", "treaty_collection"})
+
+
+def _code_problem(code: Any, seen: Mapping[str, int]) -> str | None:
+    if not isinstance(code, str) or not _CODE.match(code):
+        return f"code {code!r} must be capital letters, digits and dashes"
+    if code in seen:
+        return f"code {code!r} already used by instrument #{seen[code]}"
+    return None
+
+
+def _instrument_problems(entry: Mapping[str, Any], seen: Mapping[str, int]) -> list[str]:
+    """What is wrong with one ``[[instrument]]`` table (an unknown key alone does not drop it)."""
+    problems = [p for p in (_code_problem(entry.get("code"), seen),) if p]
+    problems += [f"{key} must be a non-empty string" for key in ("title", "place")
+                 if not isinstance(entry.get(key), str) or not str(entry.get(key)).strip()]
+    if not isinstance(entry.get("adopted_on"), date):
+        problems.append("adopted_on must be a date (YYYY-MM-DD, unquoted)")
+    chapter = entry.get("treaty_collection")
+    if chapter is not None and not isinstance(chapter, str):
+        problems.append("treaty_collection must be a string")
+    return problems
+
+
+def _instrument(entry: Any, index: int, seen: dict[str, int], problems: list[str]) -> InstrumentInfo | None:
+    where = f"instrument #{index}"
+    if not isinstance(entry, Mapping):
+        problems.append(f"{where}: expected a table")
+        return None
+    extra = sorted(set(entry) - _INSTRUMENT_KEYS)
+    if extra:
+        problems.append(f"{where}: unknown key(s) {', '.join(extra)}")
+    found = _instrument_problems(entry, seen)
+    if isinstance(entry.get("code"), str) and entry["code"] not in seen:
+        seen[entry["code"]] = index
+    if found:
+        problems.extend(f"{where}: {p}" for p in found)
+        return None
+    return InstrumentInfo(
+        code=str(entry["code"]),
+        title=str(entry["title"]).strip(),
+        place=str(entry["place"]).strip(),
+        adopted_on=entry["adopted_on"],
+        position=index,
+        treaty_collection=entry.get("treaty_collection"),
+    )
+
+
 def parse_instruments(data: Mapping[str, Any]) -> list[InstrumentInfo]:
     """Validate parsed ``instruments.toml`` data; raise InstrumentsError listing every problem."""
     problems: list[str] = []
@@ -105,52 +153,11 @@ def parse_instruments(data: Mapping[str, Any]) -> list[InstrumentInfo]:
         problems.append(f"unknown top-level key(s) {', '.join(unknown)}; expected [[instrument]]")
     if not isinstance(entries, list) or not entries:
         raise InstrumentsError([*problems, "expected a non-empty array of [[instrument]] tables"])
-    result: list[InstrumentInfo] = []
     seen: dict[str, int] = {}
-    allowed = {"code", "title", "place", "adopted_on", "treaty_collection"}
-    for index, entry in enumerate(entries, start=1):
-        where = f"instrument #{index}"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{where}: expected a table")
-            continue
-        extra = sorted(set(entry) - allowed)
-        if extra:
-            problems.append(f"{where}: unknown key(s) {', '.join(extra)}")
-        code, title, place = entry.get("code"), entry.get("title"), entry.get("place")
-        adopted, chapter = entry.get("adopted_on"), entry.get("treaty_collection")
-        ok = True
-        if not isinstance(code, str) or not _CODE.match(code):
-            problems.append(f"{where}: code {code!r} must be capital letters, digits and dashes")
-            ok = False
-        elif code in seen:
-            problems.append(f"{where}: code {code!r} already used by instrument #{seen[code]}")
-            ok = False
-        else:
-            seen[code] = index
-        for key, value in (("title", title), ("place", place)):
-            if not isinstance(value, str) or not value.strip():
-                problems.append(f"{where}: {key} must be a non-empty string")
-                ok = False
-        if not isinstance(adopted, date):
-            problems.append(f"{where}: adopted_on must be a date (YYYY-MM-DD, unquoted)")
-            ok = False
-        if chapter is not None and not isinstance(chapter, str):
-            problems.append(f"{where}: treaty_collection must be a string")
-            ok = False
-        if ok:
-            result.append(
-                InstrumentInfo(
-                    code=str(code),
-                    title=str(title).strip(),
-                    place=str(place).strip(),
-                    adopted_on=adopted,  # type: ignore[arg-type]
-                    position=index,
-                    treaty_collection=chapter,
-                )
-            )
+    found = [_instrument(entry, index, seen, problems) for index, entry in enumerate(entries, start=1)]
     if problems:
         raise InstrumentsError(problems)
-    return result
+    return [i for i in found if i is not None]
 
 
 def _date(value: str, column: str, line: int, problems: list[str]) -> date | None:
@@ -164,6 +171,23 @@ def _date(value: str, column: str, line: int, problems: list[str]) -> date | Non
     except ValueError:
         problems.append(f"line {line}: {column} {value!r} is not a real date")
         return None
+
+
+def _consent_problems(kind: str | None, kind_text: str, signature_text: str, consent_text: str,
+                      signature: date | None, consent: date | None) -> list[str]:
+    """How the signature, consent and kind of one row disagree with each other."""
+    problems = []
+    if kind is not None and kind not in CONSENT_KINDS:
+        problems.append(f"kind {kind_text!r} is not one of {', '.join(CONSENT_KINDS)}")
+    if kind is not None and not consent_text:
+        problems.append(f"kind {kind_text!r} given without a consent date")
+    if kind is None and consent_text:
+        problems.append(f"consent date given without a kind ({', '.join(CONSENT_KINDS)})")
+    if not signature_text and not consent_text:
+        problems.append("neither a signature nor a consent date")
+    if signature and consent and consent < signature:
+        problems.append(f"consent {consent.isoformat()} is before signature {signature.isoformat()}")
+    return problems
 
 
 def _parse_row(
@@ -186,23 +210,8 @@ def _parse_row(
     signature = _date(signature_text, "signature", line, problems)
     consent = _date(consent_text, "consent", line, problems)
     kind = kind_text.lower() or None
-    if kind is not None and kind not in CONSENT_KINDS:
-        problems.append(
-            f"line {line}: kind {kind_text!r} is not one of {', '.join(CONSENT_KINDS)}"
-        )
-    if kind is not None and not consent_text:
-        problems.append(f"line {line}: kind {kind_text!r} given without a consent date")
-    if kind is None and consent_text:
-        problems.append(
-            f"line {line}: consent date given without a kind ({', '.join(CONSENT_KINDS)})"
-        )
-    if not signature_text and not consent_text:
-        problems.append(f"line {line}: neither a signature nor a consent date")
-    if signature and consent and consent < signature:
-        problems.append(
-            f"line {line}: consent {consent.isoformat()} is before signature "
-            f"{signature.isoformat()}"
-        )
+    problems.extend(f"line {line}: {p}" for p in _consent_problems(
+        kind, kind_text, signature_text, consent_text, signature, consent))
     if len(problems) > before:
         return None
     return RatificationRow(line, state, instrument, signature, consent, kind)

@@ -32,7 +32,6 @@ KNOWN_COMPLEX = {
     "mailbot.domain.forms:form_from_fields", "mailbot.domain.forms:parse_yesno",
     "mailbot.domain.forms:_render_message", "mailbot.domain.forms:_typed",
     "mailbot.domain.forms:validate", "mailbot.domain.obligations:after_submission",
-    "mailbot.domain.ratifications:parse_instruments", "mailbot.domain.ratifications:_parse_row",
     "mailbot.domain.states:parse_focal_points", "mailbot.domain.states:_parse_state",
     "mailbot.domain.states:_address_problem", "mailbot.service.commands:CommandRunner._targets",
     "mailbot.service.filing:Filing.correlate", "mailbot.service.filing:Filing.state_mail",

@@ -340,7 +340,8 @@ def parse_message(raw: bytes) -> InboundMail:
         return [v for n, v in headers if n == name]
 
     from_list = _addresses(values("from"))
-    from_name = clean(_address_list(tuple(values("from")[:1]))[0][0]) if values("from") else ""
+    named = _address_list(tuple(values("from")[:1]))
+    from_name = clean(named[0][0]) if named else ""
     date = _top_date(msg, defects)
     body = _body(msg, defects)
     text, html_text = body.texts()

@@ -154,6 +154,12 @@ _SUBJECT_PATTERNS: tuple[tuple[re.Pattern[str], MailClass], ...] = tuple(
     for pattern, kind in NONDELIVERY_SUBJECTS
 )
 
+#: All of the table in one pattern: most subjects are rejected by this single match.
+_ANY_SUBJECT = re.compile(
+    r"^[\s*]*(?:" + "|".join(f"(?:{pattern})" for pattern, _kind in NONDELIVERY_SUBJECTS) + r")",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -234,6 +240,8 @@ def failed_recipients_header(mail: InboundMail) -> tuple[str, ...]:
 
 def nondelivery_subject(subject: str) -> tuple[str, MailClass] | None:
     """The start of ``subject`` when it is a non-delivery or gateway notice subject, and its class."""
+    if not _ANY_SUBJECT.match(subject):
+        return None
     for pattern, kind in _SUBJECT_PATTERNS:
         match = pattern.match(subject)
         if match:

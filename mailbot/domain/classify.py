@@ -25,8 +25,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import Message
 
+from mailbot.domain.bounces import (
+    daemon_sender,
+    dsn_structure,
+    failed_recipients_header,
+    nondelivery_subject,
+    null_return_path,
+)
 from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
 
 #: Classes from the strongest to the weakest: the first one that a rule decides wins.
@@ -43,7 +49,6 @@ PRECEDENCE: tuple[MailClass, ...] = (
 )
 _RANK = {kind: rank for rank, kind in enumerate(PRECEDENCE)}
 
-DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 #: X-Auto-Response-Suppress values that mark the message itself as automatic.
 SUPPRESS_MARKERS = frozenset({"all", "oof", "autoreply"})
@@ -145,16 +150,6 @@ def unplussed(address: str) -> str:
 
 def _first_token(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
-
-
-def _content_type_param(mail: InboundMail, param: str) -> str | None:
-    value = mail.header("content-type")
-    if value is None:
-        return None
-    holder = Message()
-    holder["Content-Type"] = value
-    found = holder.get_param(param)
-    return found.strip().lower() if isinstance(found, str) else None
 
 
 def _strip_comments(value: str) -> str:
@@ -275,27 +270,31 @@ def own_from(f: Facts) -> Hit | None:
 
 
 def bounce_dsn(f: Facts) -> Hit | None:
-    if f.mail.content_type != "multipart/report":
-        return None
-    if _content_type_param(f.mail, "report-type") == "delivery-status":
-        return Hit("multipart/report with report-type=delivery-status (RFC 3464)")
-    return None
+    found = dsn_structure(f.mail)
+    return Hit(found.note) if found is not None else None
 
 
 def _has_auto_reply_marker(f: Facts) -> bool:
     return any(rule.test(f) is not None for rule in (_AUTO_SUBMITTED, _X_AUTOREPLY, _EXCHANGE_SUPPRESS))
 
 
+def _weak(f: Facts, note: str, kind: MailClass | None = None) -> Hit:
+    """Evidence a person could also produce: decisive for strangers, not for registered senders."""
+    if f.registered:
+        return Hit(f"{note}; but From {f.sender} is registered: not decisive", kind=kind, decides=False)
+    return Hit(note, kind=kind)
+
+
 def bounce_sender(f: Facts) -> Hit | None:
-    local = f.sender.rpartition("@")[0]
-    if local in DAEMON_LOCAL_PARTS:
-        return Hit(f"From {f.sender} is a mail system address")
-    return_paths = [v.strip() for v in f.mail.header_all("return-path")]
-    if any(v.replace(" ", "") == "<>" for v in return_paths):
+    found = daemon_sender(f.mail, f.sender)
+    if found is not None:
+        return Hit(found.note) if found.strong else _weak(f, found.note)
+    null = null_return_path(f.mail)
+    if null is not None:
         # RFC 3834 auto-replies use the null sender too: only those say so themselves
         if _has_auto_reply_marker(f):
             return None
-        return Hit("empty Return-Path <> (null envelope sender) without an auto-reply marker")
+        return Hit(f"null envelope sender (Return-Path {null}) without an auto-reply marker")
     return None
 
 
@@ -307,6 +306,22 @@ def bounce_addresses(f: Facts) -> Hit | None:
         # a person quoting or forwarding a bounce is still that person writing
         return Hit(note + f"; but From {f.sender} is registered: not decisive", decides=False)
     return Hit(note)
+
+
+def bounce_failed_recipients(f: Facts) -> Hit | None:
+    found = failed_recipients_header(f.mail)
+    if not found:
+        return None
+    return _weak(f, f"X-Failed-Recipients names {', '.join(found)}")
+
+
+def bounce_subject(f: Facts) -> Hit | None:
+    found = nondelivery_subject(f.mail.subject)
+    if found is None:
+        return None
+    start, kind = found
+    what = "a non-delivery report" if kind is MailClass.BOUNCE else "an automatic gateway notice"
+    return _weak(f, f"subject starts like {what}: {start!r}", kind=None if kind is MailClass.BOUNCE else kind)
 
 
 def auto_submitted(f: Facts) -> Hit | None:
@@ -435,8 +450,10 @@ RULES: tuple[Rule, ...] = (
     Rule("own-message-id", MailClass.OWN, own_message_id, "Message-ID in our domain"),
     Rule("own-from", MailClass.OWN, own_from, "From is one of the desk's addresses"),
     Rule("bounce-dsn", MailClass.BOUNCE, bounce_dsn, "multipart/report; delivery-status"),
-    Rule("bounce-sender", MailClass.BOUNCE, bounce_sender, "MAILER-DAEMON, postmaster or <>"),
+    Rule("bounce-sender", MailClass.BOUNCE, bounce_sender, "a mail system's From, or <> sender"),
     Rule("bounce-addresses", MailClass.BOUNCE, bounce_addresses, "the scanner found recipients"),
+    Rule("bounce-failed-recipients", MailClass.BOUNCE, bounce_failed_recipients, "X-Failed-Recipients"),
+    Rule("bounce-subject", MailClass.BOUNCE, bounce_subject, "anchored non-delivery subject"),
     _AUTO_SUBMITTED,
     Rule("precedence-bulk", MailClass.AUTO_REPLY, precedence_bulk, "Precedence: bulk/list/junk"),
     _X_AUTOREPLY,

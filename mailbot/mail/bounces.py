@@ -3,7 +3,10 @@
 Intake calls :func:`bounce_info` (or :func:`bounced_addresses`) on the raw
 message and passes the addresses to ``domain.classify``, whose
 ``bounce-addresses`` rule records them. The detection itself is flufl.bounce's
-(RFC 3464 DSNs first, then heuristics for Exim, qmail, Exchange, ...). Hostile
+(RFC 3464 DSNs first, then heuristics for Exim, qmail, Exchange, ...), plus
+the forms it misses: the ``X-Failed-Recipients`` header and gateway reports'
+``Failed Recipient:`` lines. :func:`looks_like_bounce` says whether a parsed
+message is worth scanning at all (the evidence of ``domain.bounces``). Hostile
 or odd input never raises here: it yields no addresses.
 
 Only the first :data:`SCAN_LIMIT` bytes are scanned. A delivery report puts
@@ -16,11 +19,15 @@ from __future__ import annotations
 
 import email
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
 
 from flufl.bounce import all_failures
+
+from mailbot.domain.bounces import bounce_evidence
+from mailbot.domain.types import InboundMail
 
 #: flufl.bounce logs every detector it runs at INFO and a traceback when one fails.
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
@@ -55,6 +62,42 @@ def _addresses(found: Iterable[bytes | str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+#: "Failed Recipient: a@b" / "Failed Recipients: a@b, c@d" lines of gateway reports.
+_FAILED_LINE = re.compile(r"^[ \t>]*failed[ \t]+recipients?[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _text_parts(msg: email.message.Message) -> list[str]:
+    """The decoded text/plain parts outside any returned message (message/rfc822 is skipped)."""
+    out: list[str] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part.get_content_type() == "message/rfc822":
+            continue
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend(p for p in reversed(payload) if isinstance(p, email.message.Message))
+            continue
+        if part.get_content_type() == "text/plain":
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                out.append(data.decode(part.get_content_charset() or "utf-8", "replace"))
+    return out
+
+
+def _extra_failures(msg: email.message.Message) -> list[str]:
+    """Addresses of ``X-Failed-Recipients`` and of ``Failed Recipient:`` lines."""
+    found: list[str] = []
+    for value in msg.get_all("X-Failed-Recipients") or []:
+        found.extend(_ADDRESS.findall(str(value)))
+    for text in _text_parts(msg):
+        for line in _FAILED_LINE.findall(text):
+            found.extend(_ADDRESS.findall(line))
+    return found
+
+
 def _head(raw: bytes, limit: int) -> bytes:
     """The first ``limit`` bytes of ``raw``, cut at a line end."""
     if len(raw) <= limit:
@@ -68,11 +111,16 @@ def bounce_info(raw: bytes, limit: int = SCAN_LIMIT) -> BounceInfo:
     try:
         msg = email.message_from_bytes(_head(raw, limit), policy=policy.compat32)
         temporary, permanent = all_failures(msg)
-        perm = _addresses(permanent)
+        perm = _addresses([*permanent, *_extra_failures(msg)])
         temp = tuple(a for a in _addresses(temporary) if a not in perm)
     except Exception:  # a detector choking on hostile input means "no bounce found"
         return BounceInfo()
     return BounceInfo(permanent=perm, temporary=temp)
+
+
+def looks_like_bounce(mail: InboundMail) -> bool:
+    """Whether ``mail`` carries any bounce evidence, so its raw bytes are worth scanning."""
+    return bounce_evidence(mail)
 
 
 def bounced_addresses(raw: bytes, limit: int = SCAN_LIMIT) -> tuple[str, ...]:

@@ -34,8 +34,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from mailbot.domain.languages import default_languages
+
 __all__ = [
-    "WORKING_LANGUAGES",
     "FocalPoint",
     "RegistryError",
     "SecretariatAddress",
@@ -44,9 +45,6 @@ __all__ = [
     "normalise",
     "parse_focal_points",
 ]
-
-#: Languages in which the Secretariat corresponds with missions.
-WORKING_LANGUAGES: frozenset[str] = frozenset({"en", "fr", "es", "ar", "ru", "zh"})
 
 #: Fuzzy-match score (0-100, rapidfuzz WRatio) below which no suggestion is made.
 SUGGESTION_CUTOFF = 70.0
@@ -87,6 +85,14 @@ class RegistryError(ValueError):
                 f"  - {problem}" for problem in self.problems
             )
         super().__init__(message)
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    """``WORKING_LANGUAGES``: the languages in which the Secretariat corresponds with
+    missions, every language of the table (``config/languages/languages.toml``)."""
+    if name == "WORKING_LANGUAGES":
+        return frozenset(default_languages().codes)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def normalise(text: str) -> str:
@@ -318,16 +324,9 @@ def parse_focal_points(
     first_use: dict[str, str] = {}
 
     for label, entry in _tables(data, "focal_point", problems):
-        if not _check_keys(entry, label, _FOCAL_POINT_KEYS, ("state", "address"), problems):
-            continue
-        raw_state = entry["state"]
-        code = raw_state.strip().upper() if isinstance(raw_state, str) else None
-        if code is None or code not in registry:
-            problems.append(f"unknown State {_show(raw_state)} in {label}")
-        address = _check_address(entry["address"], label, first_use, problems)
-        name_ok, name = _optional_text(entry.get("name"), "name", label, problems)
-        if code is not None and code in registry and address is not None and name_ok:
-            focal_points.append(FocalPoint(code, address, name))
+        point = _focal_point(label, entry, registry, first_use, problems)
+        if point is not None:
+            focal_points.append(point)
 
     for label, entry in _tables(data, "secretariat", problems):
         if not _check_keys(entry, label, _SECRETARIAT_KEYS, ("address",), problems):
@@ -340,6 +339,24 @@ def parse_focal_points(
     if problems:
         raise RegistryError(problems)
     return focal_points, secretariat
+
+
+def _focal_point(
+    label: str, entry: Mapping[str, Any], registry: StateRegistry, first_use: dict[str, str],
+    problems: list[str],
+) -> FocalPoint | None:
+    """One [[focal_point]] table checked; None when it has a problem."""
+    if not _check_keys(entry, label, _FOCAL_POINT_KEYS, ("state", "address"), problems):
+        return None
+    raw_state = entry["state"]
+    code = raw_state.strip().upper() if isinstance(raw_state, str) else None
+    if code is None or code not in registry:
+        problems.append(f"unknown State {_show(raw_state)} in {label}")
+    address = _check_address(entry["address"], label, first_use, problems)
+    name_ok, name = _optional_text(entry.get("name"), "name", label, problems)
+    if code is not None and code in registry and address is not None and name_ok:
+        return FocalPoint(code, address, name)
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -407,44 +424,9 @@ def _parse_state(index: int, entry: object) -> tuple[StateInfo | None, list[str]
     if missing:
         problems.append(f"missing key(s) {_quoted(missing)} in {label}")
 
-    texts: dict[str, str] = {}
-    for key in _STATE_REQUIRED:
-        if key not in entry:
-            continue
-        value = entry[key]
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{key} in {label} must be a non-empty string, got {_show(value)}")
-        elif value != value.strip():
-            problems.append(f"{key} {value!r} in {label} has surrounding whitespace")
-        else:
-            texts[key] = value
-
-    code = texts.get("code")
-    if code is not None and not _CODE_RE.match(code):
-        problems.append(
-            f"bad code {code!r} in {label}: expected an ISO 3166-1 alpha-3 code "
-            "(three capital letters)"
-        )
-    language = texts.get("language")
-    if language is not None and language not in WORKING_LANGUAGES:
-        problems.append(
-            f"bad language {language!r} in {label}: expected one of "
-            f"{', '.join(sorted(WORKING_LANGUAGES))}"
-        )
-
+    texts = _required_texts(entry, label, problems)
     _, formal = _optional_text(entry.get("formal_name"), "formal_name", label, problems)
-
-    aliases: list[str] = []
-    raw_aliases = entry.get("aliases", [])
-    if not isinstance(raw_aliases, list):
-        problems.append(f"aliases in {label} must be an array of strings")
-    else:
-        for alias in raw_aliases:
-            if not isinstance(alias, str) or not alias.strip():
-                problems.append(f"alias {_show(alias)} in {label} must be a non-empty string")
-            else:
-                aliases.append(alias.strip())
-
+    aliases = _aliases(entry.get("aliases", []), label, problems)
     observer = entry.get("observer", False)
     if not isinstance(observer, bool):
         problems.append(f"observer in {label} must be true or false, got {_show(observer)}")
@@ -462,6 +444,47 @@ def _parse_state(index: int, entry: object) -> tuple[StateInfo | None, list[str]
         observer=bool(observer),
     )
     return info, []
+
+
+def _required_texts(entry: Mapping[str, Any], label: str, problems: list[str]) -> dict[str, str]:
+    """The required strings of a [[state]] table that are sound, by key; code and language checked."""
+    texts: dict[str, str] = {}
+    for key in _STATE_REQUIRED:
+        if key not in entry:
+            continue
+        value = entry[key]
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{key} in {label} must be a non-empty string, got {_show(value)}")
+        elif value != value.strip():
+            problems.append(f"{key} {value!r} in {label} has surrounding whitespace")
+        else:
+            texts[key] = value
+    code = texts.get("code")
+    if code is not None and not _CODE_RE.match(code):
+        problems.append(
+            f"bad code {code!r} in {label}: expected an ISO 3166-1 alpha-3 code "
+            "(three capital letters)"
+        )
+    language = texts.get("language")
+    working = default_languages().codes
+    if language is not None and language not in working:
+        problems.append(
+            f"bad language {language!r} in {label}: expected one of {', '.join(sorted(working))}"
+        )
+    return texts
+
+
+def _aliases(raw_aliases: object, label: str, problems: list[str]) -> list[str]:
+    aliases: list[str] = []
+    if not isinstance(raw_aliases, list):
+        problems.append(f"aliases in {label} must be an array of strings")
+        return aliases
+    for alias in raw_aliases:
+        if not isinstance(alias, str) or not alias.strip():
+            problems.append(f"alias {_show(alias)} in {label} must be a non-empty string")
+        else:
+            aliases.append(alias.strip())
+    return aliases
 
 
 def _optional_text(
@@ -548,6 +571,11 @@ def _address_problem(address: str) -> str | None:
         return "empty local part"
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return "misplaced '.' in local part"
+    return _domain_problem(domain)
+
+
+def _domain_problem(domain: str) -> str | None:
+    """Why the domain of an address is not plausible, or None."""
     if domain == "localhost":
         return None
     if "." not in domain:

@@ -17,9 +17,10 @@ Dates, sizes and session numbers are formatted in the mail's language by the
 pure helpers below (:func:`format_date` and friends), never by the process
 locale: the words (month names, units, session ordinals, the articles before
 State names) are the language's data in ``config/languages/<lang>.toml``,
-read through :mod:`mailbot.domain.languages`.  In templates they are the filters ``longdate``, ``longdatetime``,
-``filesize``, ``session`` and ``of_state`` (which gives "of France",
-"de la France", "de Francia"), all using the language being rendered.
+read through :mod:`mailbot.domain.languages`.  In templates they are the
+filters ``longdate``, ``longdatetime``, ``filesize``, ``session`` and
+``of_state`` (which gives "of France", "de la France", "de Francia"), all
+using the language being rendered.
 
 Context each mail expects
 =========================

@@ -34,8 +34,10 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from mailbot.domain.entries import check_address, check_keys, optional_text, quoted, show, tables
+from mailbot.domain.languages import default_languages
+
 __all__ = [
-    "WORKING_LANGUAGES",
     "FocalPoint",
     "RegistryError",
     "SecretariatAddress",
@@ -44,9 +46,6 @@ __all__ = [
     "normalise",
     "parse_focal_points",
 ]
-
-#: Languages in which the Secretariat corresponds with missions.
-WORKING_LANGUAGES: frozenset[str] = frozenset({"en", "fr", "es", "ar", "ru", "zh"})
 
 #: Fuzzy-match score (0-100, rapidfuzz WRatio) below which no suggestion is made.
 SUGGESTION_CUTOFF = 70.0
@@ -66,8 +65,6 @@ _STATE_OPTIONAL = ("formal_name", "aliases", "observer")
 _FOCAL_POINT_KEYS = frozenset({"state", "address", "name"})
 _SECRETARIAT_KEYS = frozenset({"address", "name"})
 
-# Characters that have no place in a bare addr-spec as written in the config.
-_ADDRESS_FORBIDDEN = frozenset(',<>;()[]\\":')
 
 
 class RegistryError(ValueError):
@@ -87,6 +84,14 @@ class RegistryError(ValueError):
                 f"  - {problem}" for problem in self.problems
             )
         super().__init__(message)
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    """``WORKING_LANGUAGES``: the languages in which the Secretariat corresponds with
+    missions, every language of the table (``config/languages/languages.toml``)."""
+    if name == "WORKING_LANGUAGES":
+        return frozenset(default_languages().codes)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def normalise(text: str) -> str:
@@ -187,7 +192,7 @@ class StateRegistry:
         problems: list[str] = []
         unknown_top = sorted(set(data) - {"state"})
         if unknown_top:
-            problems.append(f"unknown top-level key(s) {_quoted(unknown_top)}; expected [[state]]")
+            problems.append(f"unknown top-level key(s) {quoted(unknown_top)}; expected [[state]]")
         entries = data.get("state")
         if entries is None:
             raise RegistryError([*problems, "no [[state]] entries"])
@@ -310,30 +315,23 @@ def parse_focal_points(
     unknown_top = sorted(set(data) - {"focal_point", "secretariat"})
     if unknown_top:
         problems.append(
-            f"unknown top-level key(s) {_quoted(unknown_top)}; "
+            f"unknown top-level key(s) {quoted(unknown_top)}; "
             "expected [[focal_point]] and [[secretariat]]"
         )
     focal_points: list[FocalPoint] = []
     secretariat: list[SecretariatAddress] = []
     first_use: dict[str, str] = {}
 
-    for label, entry in _tables(data, "focal_point", problems):
-        if not _check_keys(entry, label, _FOCAL_POINT_KEYS, ("state", "address"), problems):
-            continue
-        raw_state = entry["state"]
-        code = raw_state.strip().upper() if isinstance(raw_state, str) else None
-        if code is None or code not in registry:
-            problems.append(f"unknown State {_show(raw_state)} in {label}")
-        address = _check_address(entry["address"], label, first_use, problems)
-        name_ok, name = _optional_text(entry.get("name"), "name", label, problems)
-        if code is not None and code in registry and address is not None and name_ok:
-            focal_points.append(FocalPoint(code, address, name))
+    for label, entry in tables(data, "focal_point", problems):
+        point = _focal_point(label, entry, registry, first_use, problems)
+        if point is not None:
+            focal_points.append(point)
 
-    for label, entry in _tables(data, "secretariat", problems):
-        if not _check_keys(entry, label, _SECRETARIAT_KEYS, ("address",), problems):
+    for label, entry in tables(data, "secretariat", problems):
+        if not check_keys(entry, label, _SECRETARIAT_KEYS, ("address",), problems):
             continue
-        address = _check_address(entry["address"], label, first_use, problems)
-        name_ok, name = _optional_text(entry.get("name"), "name", label, problems)
+        address = check_address(entry["address"], label, first_use, problems)
+        name_ok, name = optional_text(entry.get("name"), "name", label, problems)
         if address is not None and name_ok:
             secretariat.append(SecretariatAddress(address, name))
 
@@ -342,16 +340,26 @@ def parse_focal_points(
     return focal_points, secretariat
 
 
+def _focal_point(
+    label: str, entry: Mapping[str, Any], registry: StateRegistry, first_use: dict[str, str],
+    problems: list[str],
+) -> FocalPoint | None:
+    """One [[focal_point]] table checked; None when it has a problem."""
+    if not check_keys(entry, label, _FOCAL_POINT_KEYS, ("state", "address"), problems):
+        return None
+    raw_state = entry["state"]
+    code = raw_state.strip().upper() if isinstance(raw_state, str) else None
+    if code is None or code not in registry:
+        problems.append(f"unknown State {show(raw_state)} in {label}")
+    address = check_address(entry["address"], label, first_use, problems)
+    name_ok, name = optional_text(entry.get("name"), "name", label, problems)
+    if code is not None and code in registry and address is not None and name_ok:
+        return FocalPoint(code, address, name)
+    return None
+
+
 # --------------------------------------------------------------------------
 # Helpers
-
-
-def _quoted(items: Iterable[object]) -> str:
-    return ", ".join(repr(item) for item in items)
-
-
-def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
 
 
 def _index(
@@ -402,52 +410,17 @@ def _parse_state(index: int, entry: object) -> tuple[StateInfo | None, list[str]
     allowed = set(_STATE_REQUIRED) | set(_STATE_OPTIONAL)
     unknown = sorted(set(entry) - allowed)
     if unknown:
-        problems.append(f"unknown key(s) {_quoted(unknown)} in {label}")
+        problems.append(f"unknown key(s) {quoted(unknown)} in {label}")
     missing = [key for key in _STATE_REQUIRED if key not in entry]
     if missing:
-        problems.append(f"missing key(s) {_quoted(missing)} in {label}")
+        problems.append(f"missing key(s) {quoted(missing)} in {label}")
 
-    texts: dict[str, str] = {}
-    for key in _STATE_REQUIRED:
-        if key not in entry:
-            continue
-        value = entry[key]
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{key} in {label} must be a non-empty string, got {_show(value)}")
-        elif value != value.strip():
-            problems.append(f"{key} {value!r} in {label} has surrounding whitespace")
-        else:
-            texts[key] = value
-
-    code = texts.get("code")
-    if code is not None and not _CODE_RE.match(code):
-        problems.append(
-            f"bad code {code!r} in {label}: expected an ISO 3166-1 alpha-3 code "
-            "(three capital letters)"
-        )
-    language = texts.get("language")
-    if language is not None and language not in WORKING_LANGUAGES:
-        problems.append(
-            f"bad language {language!r} in {label}: expected one of "
-            f"{', '.join(sorted(WORKING_LANGUAGES))}"
-        )
-
-    _, formal = _optional_text(entry.get("formal_name"), "formal_name", label, problems)
-
-    aliases: list[str] = []
-    raw_aliases = entry.get("aliases", [])
-    if not isinstance(raw_aliases, list):
-        problems.append(f"aliases in {label} must be an array of strings")
-    else:
-        for alias in raw_aliases:
-            if not isinstance(alias, str) or not alias.strip():
-                problems.append(f"alias {_show(alias)} in {label} must be a non-empty string")
-            else:
-                aliases.append(alias.strip())
-
+    texts = _required_texts(entry, label, problems)
+    _, formal = optional_text(entry.get("formal_name"), "formal_name", label, problems)
+    aliases = _aliases(entry.get("aliases", []), label, problems)
     observer = entry.get("observer", False)
     if not isinstance(observer, bool):
-        problems.append(f"observer in {label} must be true or false, got {_show(observer)}")
+        problems.append(f"observer in {label} must be true or false, got {show(observer)}")
 
     if problems:
         return None, problems
@@ -464,97 +437,42 @@ def _parse_state(index: int, entry: object) -> tuple[StateInfo | None, list[str]
     return info, []
 
 
-def _optional_text(
-    value: object, key: str, label: str, problems: list[str]
-) -> tuple[bool, str | None]:
-    """Check an optional string field: (valid, stripped text or None if absent)."""
-    if value is None:
-        return True, None
-    if not isinstance(value, str) or not value.strip():
-        problems.append(f"{key} in {label} must be a non-empty string, got {_show(value)}")
-        return False, None
-    return True, value.strip()
-
-
-def _tables(
-    data: Mapping[str, Any], key: str, problems: list[str]
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Yield (label, table) for each entry of an array of tables."""
-    entries = data.get(key, [])
-    if not isinstance(entries, list):
-        problems.append(f"{key!r} must be an array of tables ([[{key}]])")
-        return
-    for index, entry in enumerate(entries, start=1):
-        label = f"{key} #{index}"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{label} is not a table")
+def _required_texts(entry: Mapping[str, Any], label: str, problems: list[str]) -> dict[str, str]:
+    """The required strings of a [[state]] table that are sound, by key; code and language checked."""
+    texts: dict[str, str] = {}
+    for key in _STATE_REQUIRED:
+        if key not in entry:
             continue
-        yield label, entry
-
-
-def _check_keys(
-    entry: Mapping[str, Any],
-    label: str,
-    allowed: frozenset[str],
-    required: Sequence[str],
-    problems: list[str],
-) -> bool:
-    ok = True
-    unknown = sorted(set(entry) - allowed)
-    if unknown:
-        problems.append(f"unknown key(s) {_quoted(unknown)} in {label}")
-        ok = False
-    missing = [key for key in required if key not in entry]
-    if missing:
-        problems.append(f"missing key(s) {_quoted(missing)} in {label}")
-        ok = False
-    return ok
-
-
-def _check_address(
-    value: object, label: str, first_use: dict[str, str], problems: list[str]
-) -> str | None:
-    """Validate and lower-case an address; record it to catch repeats."""
-    if not isinstance(value, str):
-        problems.append(f"malformed address {_show(value)} in {label}: not a string")
-        return None
-    address = value.strip().lower()
-    reason = _address_problem(address)
-    if reason is not None:
-        problems.append(f"malformed address {value!r} in {label}: {reason}")
-        return None
-    if address in first_use:
+        value = entry[key]
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{key} in {label} must be a non-empty string, got {show(value)}")
+        elif value != value.strip():
+            problems.append(f"{key} {value!r} in {label} has surrounding whitespace")
+        else:
+            texts[key] = value
+    code = texts.get("code")
+    if code is not None and not _CODE_RE.match(code):
         problems.append(
-            f"duplicate address {address!r} in {label}; already in {first_use[address]}"
+            f"bad code {code!r} in {label}: expected an ISO 3166-1 alpha-3 code "
+            "(three capital letters)"
         )
-        return None
-    first_use[address] = label
-    return address
+    language = texts.get("language")
+    working = default_languages().codes
+    if language is not None and language not in working:
+        problems.append(
+            f"bad language {language!r} in {label}: expected one of {', '.join(sorted(working))}"
+        )
+    return texts
 
 
-def _address_problem(address: str) -> str | None:
-    """Why ``address`` is not a plausible bare addr-spec, or None."""
-    if not address:
-        return "empty"
-    if any(char.isspace() for char in address):
-        return "contains whitespace"
-    bad = sorted({char for char in address if char in _ADDRESS_FORBIDDEN})
-    if bad:
-        return f"contains {''.join(bad)!r}; give the bare address without a display name"
-    if address.count("@") != 1:
-        return "must contain exactly one '@'"
-    local, domain = address.split("@")
-    if not local:
-        return "empty local part"
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return "misplaced '.' in local part"
-    if domain == "localhost":
-        return None
-    if "." not in domain:
-        return "domain must contain a '.' (or be 'localhost')"
-    for label in domain.split("."):
-        if not label:
-            return "empty label in domain"
-        if label.startswith("-") or label.endswith("-"):
-            return f"domain label {label!r} starts or ends with '-'"
-    return None
+def _aliases(raw_aliases: object, label: str, problems: list[str]) -> list[str]:
+    aliases: list[str] = []
+    if not isinstance(raw_aliases, list):
+        problems.append(f"aliases in {label} must be an array of strings")
+        return aliases
+    for alias in raw_aliases:
+        if not isinstance(alias, str) or not alias.strip():
+            problems.append(f"alias {show(alias)} in {label} must be a non-empty string")
+        else:
+            aliases.append(alias.strip())
+    return aliases

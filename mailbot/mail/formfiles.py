@@ -166,7 +166,7 @@ def blank_pdf(
             y -= size + 4
         y -= 6
     for fspec in spec.fields:
-        heading = lines(field_heading(fspec, lang), "Helvetica", 9)
+        heading = lines(field_heading(fspec, lang, catalog.languages), "Helvetica", 9)
         box = 72.0 if fspec.multiline else 20.0
         need(len(heading) * 12 + box + 10)
         pdf.setFont("Helvetica", 9)
@@ -285,7 +285,7 @@ def blank_docx(
     table.style = "Table Grid"
     for fspec in spec.fields:
         cells = table.add_row().cells
-        cells[0].text = field_heading(fspec, lang)
+        cells[0].text = field_heading(fspec, lang, catalog.languages)
         value = given.get(fspec.name, "")
         lines = value.splitlines() or [""]
         paragraph = cells[1].paragraphs[0]

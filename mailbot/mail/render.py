@@ -15,9 +15,12 @@ nothing a sender wrote is compiled as a template.
 
 Dates, sizes and session numbers are formatted in the mail's language by the
 pure helpers below (:func:`format_date` and friends), never by the process
-locale.  In templates they are the filters ``longdate``, ``longdatetime``,
-``filesize``, ``session`` and ``of_state`` (which gives "of France",
-"de la France", "de Francia"), all using the language being rendered.
+locale: the words (month names, units, session ordinals, the articles before
+State names) are the language's data in ``config/languages/<lang>.toml``,
+read through :mod:`mailbot.domain.languages`.  In templates they are the
+filters ``longdate``, ``longdatetime``, ``filesize``, ``session`` and
+``of_state`` (which gives "of France", "de la France", "de Francia"), all
+using the language being rendered.
 
 Context each mail expects
 =========================
@@ -135,10 +138,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 
-from mailbot.domain.forms import format_date as long_date
+from mailbot.domain.forms.values import format_date as long_date
+from mailbot.domain.languages import Languages, base_code, default_languages
 
 __all__ = [
-    "LANGUAGES",
     "MAIL_NAMES",
     "RenderedMail",
     "Renderer",
@@ -152,8 +155,7 @@ __all__ = [
     "state_of",
 ]
 
-#: Languages with their own templates; any other falls back to English.
-LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
+#: The language a mail is written in when its own has no template (the table's default).
 FALLBACK_LANGUAGE = "en"
 
 #: Every mail the outbox may ask for (the outbox ``kind``).
@@ -202,38 +204,35 @@ class RenderedMail:
 
 # --------------------------------------------------------------------------- formatting
 
-def _base_lang(lang: str) -> str:
-    base = lang.strip().lower().replace("_", "-").split("-", 1)[0]
-    return base if base in LANGUAGES else FALLBACK_LANGUAGE
+
+def _table(languages: Languages | None) -> Languages:
+    return languages if languages is not None else default_languages()
 
 
-def format_date(d: date, lang: str) -> str:
+def format_date(d: date, lang: str, languages: Languages | None = None) -> str:
     """A date as the Secretariat writes it: 20 November 2026 / 20 novembre 2026 / 20 de ..."""
     if isinstance(d, datetime):
         d = _as_utc(d).date()
-    return long_date(d, _base_lang(lang))
+    table = _table(languages)
+    return long_date(d, table.resolve(lang), table)
 
 
-def format_datetime(dt: datetime, lang: str) -> str:
+def format_datetime(dt: datetime, lang: str, languages: Languages | None = None) -> str:
     """A moment in UTC: 20 November 2026, 17:00 UTC / 20 novembre 2026 à 17 h 00 (UTC) ..."""
     dt = _as_utc(dt)
-    lang = _base_lang(lang)
-    day = format_date(dt.date(), lang)
-    if lang == "fr":
-        return f"{day} à {dt.hour} h {dt.minute:02d} (UTC)"
-    if lang == "es":
-        return f"{day}, a las {dt.hour}.{dt.minute:02d} horas (UTC)"
-    return f"{day}, {dt.hour:02d}:{dt.minute:02d} UTC"
+    table = _table(languages)
+    pattern = str(table.text(lang, "dates", "datetime"))
+    return pattern.format(date=format_date(dt.date(), lang, table), hour=dt.hour, minute=dt.minute)
 
 
 def _as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def format_size(n: int, lang: str) -> str:
+def format_size(n: int, lang: str, languages: Languages | None = None) -> str:
     """A file size for people: 512 bytes, 12 kB, 1.4 MB (1,4 Mo in French)."""
-    lang = _base_lang(lang)
-    units = ("octets", "Ko", "Mo", "Go") if lang == "fr" else ("bytes", "kB", "MB", "GB")
+    sizes = _table(languages).words(lang)["sizes"]
+    units = sizes["units"]
     if n < 1024:
         return f"{n} {units[0]}"
     value = float(n)
@@ -242,352 +241,86 @@ def format_size(n: int, lang: str) -> str:
         value /= 1024
         unit += 1
     text = f"{value:.0f}" if value >= 10 else f"{value:.1f}"
-    if lang != "en":
-        text = text.replace(".", ",")
-    return f"{text} {units[unit]}"
+    return f"{text.replace('.', sizes['decimal_separator'])} {units[unit]}"
 
 
-_EN_ONES = (
-    "",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-)
-_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_EN_ORD = {
-    "one": "first",
-    "two": "second",
-    "three": "third",
-    "five": "fifth",
-    "eight": "eighth",
-    "nine": "ninth",
-    "twelve": "twelfth",
-}
+def session_words(n: int, lang: str, languages: Languages | None = None) -> str:
+    """A General Assembly session in words: eighty-third session, quatre-vingt-troisième ...
+
+    The ordinals are a list in the language's data (sessions 1 to 199); a
+    session outside it is written in figures.
+    """
+    sessions = _table(languages).words(lang)["sessions"]
+    ordinals = sessions["ordinals"]
+    if 1 <= n <= len(ordinals):
+        return str(sessions["phrase"]).format(ordinal=ordinals[n - 1])
+    return str(sessions["numeric"]).format(n=n)
 
 
-def _en_ordinal(n: int) -> str:
-    if n >= 100:
-        rest = n - 100
-        return "one hundredth" if rest == 0 else f"one hundred and {_en_ordinal(rest)}"
-    if n < 20:
-        word = _EN_ONES[n]
-        return _EN_ORD.get(word, word + "th")
-    tens, ones = divmod(n, 10)
-    if ones == 0:
-        return _EN_TENS[tens][:-1] + "ieth"
-    return f"{_EN_TENS[tens]}-{_en_ordinal(ones)}"
+def _first_word(name: str) -> str:
+    return re.split(r"[\s(-]", name, maxsplit=1)[0]
 
 
-_FR_ONES = (
-    "",
-    "un",
-    "deux",
-    "trois",
-    "quatre",
-    "cinq",
-    "six",
-    "sept",
-    "huit",
-    "neuf",
-    "dix",
-    "onze",
-    "douze",
-    "treize",
-    "quatorze",
-    "quinze",
-    "seize",
-)
-_FR_TENS = ("", "dix", "vingt", "trente", "quarante", "cinquante", "soixante")
+def _rule_matches(rule: Mapping[str, Any], name: str) -> bool:
+    """Whether every condition of one ``[[state_of.rules]]`` holds for the State's name."""
+    if "names" in rule and name not in rule["names"]:
+        return False
+    if "prefixes" in rule and not name.startswith(tuple(rule["prefixes"])):
+        return False
+    if "first_words" in rule and _first_word(name) not in rule["first_words"]:
+        return False
+    endings = rule.get("first_word_endings")
+    return endings is None or _first_word(name).endswith(tuple(endings))
 
 
-def _fr_cardinal(n: int) -> str:
-    if n >= 100:
-        rest = n - 100
-        return "cent" if rest == 0 else f"cent {_fr_cardinal(rest)}"
-    if n <= 16:
-        return _FR_ONES[n]
-    if n < 20:
-        return f"dix-{_FR_ONES[n - 10]}"
-    if n < 70:
-        tens, ones = divmod(n, 10)
-        if ones == 0:
-            return _FR_TENS[tens]
-        joiner = " et " if ones == 1 else "-"
-        return f"{_FR_TENS[tens]}{joiner}{_FR_ONES[ones]}"
-    if n < 80:
-        rest = n - 60
-        joiner = " et " if rest == 11 else "-"
-        return f"soixante{joiner}{_fr_cardinal(rest)}"
-    if n == 80:
-        return "quatre-vingts"
-    return f"quatre-vingt-{_fr_cardinal(n - 80)}"
+def state_of(name: str, lang: str, languages: Languages | None = None) -> str:
+    """The State with its article, as a note verbale writes it: of the Sudan, de la France.
 
-
-def _fr_ordinal(n: int) -> str:
-    if n == 1:
-        return "première"  # feminine: "session"
-    word = _fr_cardinal(n)
-    if word.endswith("cinq"):
-        return word + "uième"
-    if word.endswith("neuf"):
-        return word[:-1] + "vième"
-    if word.endswith("quatre-vingts"):
-        return word[:-1] + "ième"
-    if word.endswith("e"):
-        return word[:-1] + "ième"
-    return word + "ième"
-
-
-_ES_UNITS = (
-    "",
-    "primer",
-    "segundo",
-    "tercer",
-    "cuarto",
-    "quinto",
-    "sexto",
-    "séptimo",
-    "octavo",
-    "noveno",
-)
-_ES_TEENS = (
-    "décimo",
-    "undécimo",
-    "duodécimo",
-    "decimotercer",
-    "decimocuarto",
-    "decimoquinto",
-    "decimosexto",
-    "decimoséptimo",
-    "decimoctavo",
-    "decimonoveno",
-)
-_ES_TENS = (
-    "",
-    "",
-    "vigésimo",
-    "trigésimo",
-    "cuadragésimo",
-    "quincuagésimo",
-    "sexagésimo",
-    "septuagésimo",
-    "octogésimo",
-    "nonagésimo",
-)
-
-
-def _es_ordinal(n: int) -> str:
-    """Ordinal before a masculine noun ("primer", "tercer" are apocopated)."""
-    if n >= 100:
-        rest = n - 100
-        return "centésimo" if rest == 0 else f"centésimo {_es_ordinal(rest)}"
-    if n < 10:
-        return _ES_UNITS[n]
-    if n < 20:
-        return _ES_TEENS[n - 10]
-    tens, ones = divmod(n, 10)
-    return _ES_TENS[tens] if ones == 0 else f"{_ES_TENS[tens]} {_ES_UNITS[ones]}"
-
-
-def session_words(n: int, lang: str) -> str:
-    """A General Assembly session in words: eighty-third session, quatre-vingt-troisième ..."""
-    lang = _base_lang(lang)
-    if not 1 <= n <= 199:
-        return {"fr": f"{n}e session", "es": f"{n}º período de sesiones"}.get(
-            lang, f"{n}th session"
-        )
-    if lang == "fr":
-        return f"{_fr_ordinal(n)} session"
-    if lang == "es":
-        return f"{_es_ordinal(n)} período de sesiones"
-    return f"{_en_ordinal(n)} session"
-
-
-# "of <State>" with the article each language's UN usage gives the short name.
-_EN_THE_PREFIXES = (
-    "Republic ",
-    "Democratic ",
-    "United ",
-    "Russian ",
-    "Syrian ",
-    "Central ",
-    "Dominican ",
-    "Lao ",
-    "Holy ",
-    "State of ",
-    "Marshall ",
-    "Netherlands",
-)
-_EN_THE = frozenset({"Bahamas", "Comoros", "Congo", "Gambia", "Niger", "Philippines", "Sudan"})
-
-_FR_NO_ARTICLE = frozenset(
-    {
-        "Antigua-et-Barbuda",
-        "Bahreïn",
-        "Chypre",
-        "Cuba",
-        "Djibouti",
-        "El Salvador",
-        "Haïti",
-        "Israël",
-        "Kiribati",
-        "Madagascar",
-        "Malte",
-        "Maurice",
-        "Monaco",
-        "Nauru",
-        "Oman",
-        "Saint-Kitts-et-Nevis",
-        "Sainte-Lucie",
-        "Saint-Vincent-et-les Grenadines",
-        "Saint-Marin",
-        "Sao Tomé-et-Principe",
-        "Singapour",
-        "Sri Lanka",
-        "Trinité-et-Tobago",
-        "Tuvalu",
-        "Vanuatu",
-    }
-)
-_FR_PLURAL_PREFIXES = (
-    "Bahamas",
-    "Comores",
-    "Émirats",
-    "États-Unis",
-    "Fidji",
-    "Îles",
-    "Maldives",
-    "Palaos",
-    "Pays-Bas",
-    "Philippines",
-    "Seychelles",
-    "Tonga",
-)
-_FR_MASCULINE_E = frozenset(
-    {"Mexique", "Mozambique", "Cambodge", "Zimbabwe", "Belize", "Suriname", "Royaume"}
-)
-_FR_FEMININE_OTHER = frozenset({"Fédération", "Sierra"})
-_VOWELS = tuple("AEIOUÉÈÊÎÏÔÛÜ")
-
-_ES_ARTICLE: dict[str, str] = {
-    # UN Spanish usage: the article is part of how these names are written in a sentence.
-    "Argentina": "la",
-    "India": "la",
-    "Brasil": "el",
-    "Canadá": "el",
-    "Ecuador": "el",
-    "Japón": "el",
-    "Pakistán": "el",
-    "Paraguay": "el",
-    "Perú": "el",
-    "Uruguay": "el",
-    "Camerún": "el",
-    "Chad": "el",
-    "Congo": "el",
-    "Gabón": "el",
-    "Iraq": "el",
-    "Líbano": "el",
-    "Níger": "el",
-    "Senegal": "el",
-    "Sudán": "el",
-    "Sudán del Sur": "el",
-    "Yemen": "el",
-    "Afganistán": "el",
-    "Bahamas": "las",
-    "Comoras": "las",
-    "Maldivas": "las",
-    "Filipinas": "",
-    "Santa Sede": "la",
-    "Estado de Palestina": "el",
-}
-_ES_PREFIX_ARTICLE = (
-    ("República", "la"),
-    ("Federación", "la"),
-    ("Estados Unidos", "los"),
-    ("Emiratos", "los"),
-    ("Reino Unido", "el"),
-    ("Países Bajos", "los"),
-    ("Islas", "las"),
-    ("Irán", "el"),
-)
-
-
-def state_of(name: str, lang: str) -> str:
-    """The State with its article, as a note verbale writes it: of the Sudan, de la France."""
-    lang = _base_lang(lang)
-    if lang == "fr":
-        return _fr_of(name)
-    if lang == "es":
-        return _es_of(name)
-    if name in _EN_THE or name.startswith(_EN_THE_PREFIXES):
-        return f"of the {name}"
-    return f"of {name}"
-
-
-def _fr_of(name: str) -> str:
-    if name in _FR_NO_ARTICLE:
-        return f"d'{name}" if name.startswith((*_VOWELS, "H")) else f"de {name}"
-    if name.startswith(_FR_PLURAL_PREFIXES):
-        return f"des {name}"
-    if name.startswith(_VOWELS):
-        return f"de l'{name}"
-    first = re.split(r"[\s(-]", name, maxsplit=1)[0]
-    if first in _FR_FEMININE_OTHER or (first.endswith("e") and first not in _FR_MASCULINE_E):
-        return f"de la {name}"
-    return f"du {name}"
-
-
-def _es_of(name: str) -> str:
-    article = _ES_ARTICLE.get(name)
-    if article is None:
-        article = next((art for prefix, art in _ES_PREFIX_ARTICLE if name.startswith(prefix)), "")
-    if article == "el":
-        return f"del {name}"
-    return f"de {article} {name}" if article else f"de {name}"
+    The language's ``[state_of]`` rules say which words come before which
+    names (UN usage); the first rule that matches wins.
+    """
+    words = _table(languages).words(lang)["state_of"]
+    for rule in words.get("rules", ()):
+        if _rule_matches(rule, name):
+            return str(rule["template"]).format(name=name)
+    return str(words["default"]).format(name=name)
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-@pass_context
-def _f_longdate(ctx: Context, value: date) -> str:
-    return format_date(value, str(ctx["lang"]))
+def _filters(languages: Languages) -> dict[str, Any]:
+    """The template filters, each in the language being rendered (``lang`` of the context)."""
+
+    @pass_context
+    def longdate(ctx: Context, value: date) -> str:
+        return format_date(value, str(ctx["lang"]), languages)
+
+    @pass_context
+    def longdatetime(ctx: Context, value: datetime) -> str:
+        return format_datetime(value, str(ctx["lang"]), languages)
+
+    @pass_context
+    def filesize(ctx: Context, value: int) -> str:
+        return format_size(int(value), str(ctx["lang"]), languages)
+
+    @pass_context
+    def session(ctx: Context, value: int) -> str:
+        return session_words(int(value), str(ctx["lang"]), languages)
+
+    @pass_context
+    def of_state(ctx: Context, value: str) -> str:
+        return state_of(str(value), str(ctx["lang"]), languages)
+
+    return {"longdate": longdate, "longdatetime": longdatetime, "filesize": filesize,
+            "session": session, "of_state": of_state}
 
 
-@pass_context
-def _f_longdatetime(ctx: Context, value: datetime) -> str:
-    return format_datetime(value, str(ctx["lang"]))
-
-
-@pass_context
-def _f_filesize(ctx: Context, value: int) -> str:
-    return format_size(int(value), str(ctx["lang"]))
-
-
-@pass_context
-def _f_session(ctx: Context, value: int) -> str:
-    return session_words(int(value), str(ctx["lang"]))
-
-
-@pass_context
-def _f_of_state(ctx: Context, value: str) -> str:
-    return state_of(str(value), str(ctx["lang"]))
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``LANGUAGES``: the written languages of the table (each has its words and templates)."""
+    if name == "LANGUAGES":
+        return default_languages().written
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _fail(message: str) -> str:
@@ -602,9 +335,16 @@ def _autoescape(template_name: str | None) -> bool:
 class Renderer:
     """Renders the mails from ``<templates_dir>/mail/<lang>/``; the directory is the test seam."""
 
-    def __init__(self, templates_dir: Path | str, *, resolution: str = "61/31") -> None:
+    def __init__(
+        self,
+        templates_dir: Path | str,
+        *,
+        resolution: str = "61/31",
+        languages: Languages | None = None,
+    ) -> None:
         self.mail_dir = Path(templates_dir) / "mail"
         self.resolution = resolution
+        self.languages = _table(languages)
         self.env = Environment(
             loader=FileSystemLoader(str(self.mail_dir)),
             undefined=StrictUndefined,
@@ -614,22 +354,17 @@ class Renderer:
             keep_trailing_newline=True,
             auto_reload=False,
         )
-        self.env.filters.update(
-            longdate=_f_longdate,
-            longdatetime=_f_longdatetime,
-            filesize=_f_filesize,
-            session=_f_session,
-            of_state=_f_of_state,
-        )
+        self.env.filters.update(_filters(self.languages))
         self.env.globals["fail"] = _fail
 
     def resolve_lang(self, name: str, lang: str) -> str:
         """The language ``name`` will actually be rendered in for a mission working in ``lang``."""
-        base = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+        base = base_code(lang)
         if base and (self.mail_dir / base / f"{name}.txt.j2").is_file():
             return base
-        if (self.mail_dir / FALLBACK_LANGUAGE / f"{name}.txt.j2").is_file():
-            return FALLBACK_LANGUAGE
+        fallback = self.languages.default
+        if (self.mail_dir / fallback / f"{name}.txt.j2").is_file():
+            return fallback
         raise TemplateMissing(f"no template for mail {name!r} in {self.mail_dir}")
 
     def render(self, name: str, lang: str, context: Mapping[str, Any]) -> RenderedMail:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from mailbot.domain.forms import FormKind, render_blank
+from mailbot.domain.languages import default_languages
 from mailbot.mail.formfiles import blank_pdf
 from mailbot.service.app import App
 from mailbot.service.outbox import Mailer, cycle_label
@@ -41,7 +42,7 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
         queued = 0
         forms_cache: dict[str, list[tuple[str, str, bytes]]] = {}
         for state in repo.states_with_focal_points(session):
-            lang = state.language if state.language in ("en", "fr", "es") else "en"
+            lang = default_languages().resolve(state.language)
             if lang not in forms_cache:
                 forms_cache[lang] = [(f"{k.value}-{lang}.pdf", "application/pdf",
                                       blank_pdf(cat, k, lang)) for k in FORM_KINDS]

@@ -35,6 +35,7 @@ from mailbot.domain.forms import (
     summary,
     validate,
 )
+from mailbot.domain.languages import default_languages
 from mailbot.domain.obligations import (
     Fulfil,
     ObligationPolicy,
@@ -439,9 +440,7 @@ class Filing:
     def _asks_no_circulation(text: str) -> bool:
         body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
         low = body.lower()
-        return any(p in low for p in ("do not circulate", "not be circulated", "confidential",
-                                      "ne pas diffuser", "ne pas être diffusé", "pas de diffusion",
-                                      "no distribuir", "no circular", "confidencial"))
+        return any(p in low for p in default_languages().collect("replies", "no_circulation"))
 
     def correspondence(self, session: Session, row: InboundMessage, mail: InboundMail,
                        cls: Classification, now: datetime) -> HandlerResult:

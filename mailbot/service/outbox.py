@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mailbot.domain.classify import unplussed
+from mailbot.domain.languages import default_languages
 from mailbot.domain.states import StateInfo
 from mailbot.domain.types import InboundMail
 from mailbot.mail.render import Renderer, build_message, make_message_id
@@ -185,7 +186,7 @@ class Mailer:
     def mail_lang(self, code: str | None) -> str:
         """The State's working language when its mails exist in it, else English."""
         state = self.state_info(code)
-        return state.language if state and state.language in ("en", "fr", "es") else "en"
+        return default_languages().resolve(state.language if state else None)
 
     # -- replies to a received message --------------------------------------------------------
 

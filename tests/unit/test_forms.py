@@ -675,7 +675,7 @@ def test_folding_ascii_takes_a_shortcut_to_the_same_result() -> None:
     import random
     import re
 
-    from mailbot.domain.forms import _fold
+    from mailbot.domain.forms.folding import fold as _fold
 
     def by_the_rule(text: str) -> str:
         return re.sub(r"[\W_]+", " ", text.casefold()).strip()

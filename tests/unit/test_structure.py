@@ -22,22 +22,24 @@ SKIP = ("migrations",)
 #: What is still over the line while the house is rebuilt: each entry must still be over it
 #: (a fixed one is struck off), and nothing else may go over.
 KNOWN_LONG = {
-    "mailbot.domain.forms", "mailbot.domain.states", "mailbot.mail.embedded", "mailbot.mail.render",
-    "mailbot.service.outbox", "mailbot.service.prepare", "mailbot.store.repo",
+    "mailbot.mail.embedded", "mailbot.service.outbox", "mailbot.service.prepare", "mailbot.store.repo",
 }
 KNOWN_COMPLEX = {
-    "mailbot.cli.forms:cmd_check", "mailbot.cli.inspect:emit", "mailbot.config:_coerce",
-    "mailbot.config:_check", "mailbot.config:build_settings", "mailbot.domain.forms:_parse_form",
-    "mailbot.domain.forms:_parse_field", "mailbot.domain.forms:extract_form",
-    "mailbot.domain.forms:form_from_fields", "mailbot.domain.forms:parse_yesno",
-    "mailbot.domain.forms:_render_message", "mailbot.domain.forms:_typed",
-    "mailbot.domain.forms:validate", "mailbot.domain.obligations:after_submission",
-    "mailbot.domain.states:parse_focal_points", "mailbot.domain.states:_parse_state",
-    "mailbot.domain.states:_address_problem", "mailbot.service.commands:CommandRunner._targets",
-    "mailbot.service.filing:Filing.correlate", "mailbot.service.filing:Filing.state_mail",
-    "mailbot.service.filing:Filing._violation", "mailbot.service.intake:Intake._process",
-    "mailbot.service.outbox:Mailer.queue", "mailbot.service.outbox:Mailer.circulate",
-    "mailbot.service.outbox:Dispatcher.dispatch", "mailbot.service.sweep:Sweeper.digest",
+    "mailbot.cli.forms:cmd_check",
+    "mailbot.cli.inspect:emit",
+    "mailbot.config:_coerce",
+    "mailbot.config:_check",
+    "mailbot.config:build_settings",
+    "mailbot.domain.obligations:after_submission",
+    "mailbot.service.commands:CommandRunner._targets",
+    "mailbot.service.filing:Filing.correlate",
+    "mailbot.service.filing:Filing.state_mail",
+    "mailbot.service.filing:Filing._violation",
+    "mailbot.service.intake:Intake._process",
+    "mailbot.service.outbox:Mailer.queue",
+    "mailbot.service.outbox:Mailer.circulate",
+    "mailbot.service.outbox:Dispatcher.dispatch",
+    "mailbot.service.sweep:Sweeper.digest",
 }
 KNOWN_CYCLES = [["mailbot.service.commands", "mailbot.service.filing", "mailbot.service.handlers"]]
 

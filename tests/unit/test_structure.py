@@ -22,7 +22,7 @@ SKIP = ("migrations",)
 #: What is still over the line while the house is rebuilt: each entry must still be over it
 #: (a fixed one is struck off), and nothing else may go over.
 KNOWN_LONG = {
-    "mailbot.mail.embedded", "mailbot.service.outbox", "mailbot.service.prepare", "mailbot.store.repo",
+    "mailbot.mail.embedded", "mailbot.service.outbox", "mailbot.service.prepare",
 }
 KNOWN_COMPLEX = {
     "mailbot.cli.forms:cmd_check",

@@ -6,10 +6,10 @@ files the current one (:meth:`Preparer.fetch_ahead`): a worker process
 fetches those messages itself on its own read-only IMAP connection (the
 inbox examined, bodies read with ``BODY.PEEK[]``), stores their raw bytes and
 attachments, parses them (``mail.parse``) and, for a focal point's mail,
-reads the form in it (:func:`read_form`: the body, else the PDF, Word or text
-attachments).  A batch the watcher fetched itself can be handed over the same
-way (:meth:`Preparer.submit`).  Intake, on the watcher thread, takes each
-result when it reaches that message and does the rest (record, classify,
+reads the form in it with intake's own reading step (``service.reading``).
+A batch the watcher fetched itself can be handed over the same way
+(:meth:`Preparer.submit`).  Intake, on the watcher thread, takes each result
+when it reaches that message and does the rest (record, classify,
 file, commit, then the move) exactly as before.  The worker writes nothing
 but blobs to the content-addressed blob store (idempotent, and made durable
 by the batch's barrier before the mail is moved); it never touches the
@@ -45,11 +45,11 @@ from typing import IO, Any
 
 from mailbot.config import MailboxSettings
 from mailbot.domain.classify import classify
-from mailbot.domain.forms import FormCatalog, RawForm, find_form
-from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
-from mailbot.mail.formfiles import form_from_attachment
+from mailbot.domain.forms import FormCatalog, RawForm
+from mailbot.domain.types import Classification, InboundMail, MailContext
 from mailbot.mail.imap import MailboxConnection
-from mailbot.mail.parse import ParseError, html_to_text, parse_message
+from mailbot.mail.parse import ParseError, parse_message
+from mailbot.service.reading import FormReading, read_if_state_mail
 from mailbot.store.blobs import BlobStore
 
 log = logging.getLogger("mailbot.prepare")
@@ -73,13 +73,6 @@ FETCH_REST = 30.0
 STUCK_AFTER = 60.0
 
 
-class NotRead:
-    """A message's form was not looked for yet (unlike None: looked for, none found)."""
-
-
-NOT_READ = NotRead()
-
-
 @dataclass(frozen=True)
 class Prepared:
     """One message as read ahead: its parse (or why it failed) and, when read, its form."""
@@ -99,18 +92,10 @@ class Prepared:
     #: request (set on taking; intake reuses the classification only under the same view)
     context: MailContext | None = None
 
-
-def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
-    """The form of a message: its body (text, then HTML), else its attachments.
-
-    Attachments are read (a PDF's page text is slow) only when the body has no form.
-    """
-    in_body = find_form(mail, catalog, [], html_to_text=html_to_text)
-    if (in_body is not None and in_body.kind is not None) or not mail.attachments:
-        return in_body
-    from_attachments = [f for a in mail.attachments
-                        if (f := form_from_attachment(a, catalog)) is not None]
-    return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
+    @property
+    def reading(self) -> FormReading | None:
+        """The form as read ahead; None when it was not looked for."""
+        return FormReading(self.form) if self.form_read else None
 
 
 def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None,
@@ -134,9 +119,10 @@ def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None
     stored = (tuple(blobs.put(att.data, durable=False) for att in mail.attachments)
               if blobs is not None else None)
     cls = classify(mail, context) if context is not None else None
-    if catalog is None or cls is None or cls.kind is not MailClass.STATE:
+    reading = read_if_state_mail(mail, cls, catalog)
+    if reading is None:
         return Prepared(mail, digest=digest, attachment_digests=stored, classification=cls)
-    return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest,
+    return Prepared(mail, form_read=True, form=reading.form, digest=digest,
                     attachment_digests=stored, classification=cls)
 
 

@@ -284,6 +284,13 @@ def after_submission(
         return [Fulfil(o.id) for o in mine if o.paragraph == "10a"]
     if capacity is not None and any(o.role == capacity for o in mine):
         mine = [o for o in mine if o.role == capacity]
+    return _after_follow_up(mine, final_outcome, filed_at + policy.reasonable_period)
+
+
+def _after_follow_up(mine: Sequence[ObligationView], final_outcome: bool,
+                     final_due: datetime) -> list[ObligationChange]:
+    """A follow-up report against the sender's open obligations ``mine`` (see
+    :func:`after_submission`); ``final_due``: when a final outcome opened here is due."""
     own = [o for o in mine if o.paragraph == "10a" and o.role == "host"]
     first = [o for o in mine if o.paragraph == "10b"]
     final = [o for o in mine if o.paragraph == "10b-final"]
@@ -292,9 +299,8 @@ def after_submission(
     changes: list[ObligationChange] = [Fulfil(o.id) for o in (*own, *first)]
     for o in first:
         if not any(f.role == o.role for f in final):
-            due = filed_at + policy.reasonable_period
             role: Role = "offender" if o.role == "offender" else "host"
-            changes.append(Open(ObligationSpec(o.state_code, "10b-final", role, o.gentle, due)))
+            changes.append(Open(ObligationSpec(o.state_code, "10b-final", role, o.gentle, final_due)))
     return changes
 
 

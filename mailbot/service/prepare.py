@@ -47,8 +47,8 @@ from mailbot.config import MailboxSettings
 from mailbot.domain.classify import classify
 from mailbot.domain.forms import FormCatalog, RawForm
 from mailbot.domain.types import Classification, InboundMail, MailContext
-from mailbot.mail.imap import MailboxConnection
 from mailbot.mail.parse import ParseError, parse_message
+from mailbot.service.fetchahead import FetchRequest, _Fetcher
 from mailbot.service.reading import FormReading, read_if_state_mail
 from mailbot.store.blobs import BlobStore
 
@@ -67,8 +67,6 @@ CHUNK = 8
 PIPE_SIZE = 1 << 20
 #: Seconds intake waits for the chunk the worker is reading right now.
 WAIT_CURRENT = 0.05
-#: Seconds the worker leaves the fetching to the watcher after its own IMAP connection failed.
-FETCH_REST = 30.0
 #: Seconds without an answer after which the worker is taken to be stuck.
 STUCK_AFTER = 60.0
 
@@ -152,72 +150,6 @@ def _read_frame(stream: IO[bytes]) -> Any:
     if len(data) < size:
         raise EOFError
     return pickle.loads(data)  # our own child, on its own pipe
-
-
-@dataclass(frozen=True)
-class FetchRequest:
-    """Messages for the worker to fetch itself, on its own read-only IMAP connection: a
-    part of the inbox, fetched in one command and answered a chunk at a time."""
-
-    mailbox: MailboxSettings
-    uidvalidity: int
-    uids: tuple[int, ...]
-    #: (chunk id, how many of ``uids``), in order: one answer each
-    chunks: tuple[tuple[int, int], ...] = ()
-
-
-class _Fetcher:
-    """The worker's IMAP connection: opened at the first request, the inbox examined
-    (read-only: nothing the worker does changes a flag), opened again after an error."""
-
-    def __init__(self) -> None:
-        self.conn: MailboxConnection | None = None
-        self.resting_until = 0.0  # after a failure, the watcher fetches for itself a while
-
-    def fetch(self, request: FetchRequest) -> list[bytes | None]:
-        """The raw bytes of each requested UID; None for all when the mailbox is not the
-        one the watcher reads (another UIDVALIDITY) or the server fails.
-
-        A connection that has been idle may have been dropped by the server
-        meanwhile: it is opened again once at once, before giving up for a while.
-        """
-        if time.monotonic() < self.resting_until:
-            return [None] * len(request.uids)
-        if self.conn is not None:
-            try:
-                return self._fetch(request)
-            except Exception:  # dropped while idle, say: once more on a new connection
-                self.disconnect()
-        try:
-            return self._fetch(request)
-        except Exception as exc:  # the service fetches these itself
-            print(f"parse-ahead fetch failed, the service fetches for itself for "
-                  f"{FETCH_REST:.0f} s: {type(exc).__name__}: {exc}", file=sys.stderr)
-            self.disconnect()
-            self.resting_until = time.monotonic() + FETCH_REST
-            return [None] * len(request.uids)
-
-    def _fetch(self, request: FetchRequest) -> list[bytes | None]:
-        if self.conn is None:
-            conn = MailboxConnection(request.mailbox)
-            conn.connect()
-            self.conn = conn
-            info = conn.c.select_folder(request.mailbox.inbox, readonly=True)
-            conn.uidvalidity = int(info[b"UIDVALIDITY"])
-        if self.conn.uidvalidity != request.uidvalidity:
-            self.disconnect()  # examined again at the next request
-            return [None] * len(request.uids)
-        found = self.conn.c.fetch(list(request.uids), ["BODY.PEEK[]"])
-        out: list[bytes | None] = []
-        for uid in request.uids:
-            raw = found.get(uid, {}).get(b"BODY[]")
-            out.append(raw if isinstance(raw, bytes) else None)
-        return out
-
-    def disconnect(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def _prepare_chunk(raws: Sequence[bytes | None], catalog: FormCatalog, context: MailContext,

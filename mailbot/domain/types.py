@@ -87,6 +87,11 @@ class IncidentStatus(StrEnum):
     CLOSED = "closed"
 
 
+class CycleStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class ObligationStatus(StrEnum):
     OPEN = "open"
     FULFILLED = "fulfilled"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mailbot.domain.mails import DeliveryFailure, OutgoingMail
+from mailbot.domain.mails import DeliveryFailure, MailKind, OutgoingMail
 from mailbot.domain.types import Circulation, OutboxStatus, RecipientStatus
 from mailbot.mail.smtp import SendResult, SmtpConnection, SmtpSender, TemporaryFailure
 from mailbot.service.queueing import Outbox
@@ -112,7 +112,7 @@ class Dispatcher:
     @staticmethod
     def _still_wanted(session: Session, row: OutboxMessage) -> bool:
         """A circulation whose State withdrew it since it was queued (or claimed) is not sent."""
-        if row.kind != "circulation" or row.submission_id is None:
+        if row.kind != MailKind.CIRCULATION or row.submission_id is None:
             return True
         sub = session.get(Submission, row.submission_id)
         if sub is None or sub.circulation == Circulation.CIRCULATE:

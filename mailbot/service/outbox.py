@@ -25,6 +25,7 @@ from mailbot.domain.mails import (
     Attention,
     CirculationNote,
     MailContent,
+    MailKind,
     OutgoingMail,
     Reply,
     SecretariatNotice,
@@ -205,7 +206,7 @@ class Mailer:
         sub.circulation = Circulation.CONFIDENTIAL
         n = 0
         for out in repo.submission_outbox(session, sub.id):
-            if out.kind == "circulation" and out.status in (OutboxStatus.PENDING, OutboxStatus.HELD):
+            if out.kind == MailKind.CIRCULATION and out.status in (OutboxStatus.PENDING, OutboxStatus.HELD):
                 out.status, out.last_error = OutboxStatus.CANCELLED, WITHDRAWN
                 n += 1
         return n

@@ -3,12 +3,14 @@
 For every message the watcher hands over, in this order: store the raw
 bytes in the blob store; record the message (Message-ID or content hash,
 UIDVALIDITY + UID); parse; classify with the rule table; hand it to the
-handler for its class (which files it and writes any outbox rows); commit.
-Only after the commit does the caller move the message to the folder of its
-outcome.  A message seen again (after a crash, a restart, a UIDVALIDITY
-change or a double delivery) is recognised and not filed again.  Anything
-that fails is quarantined with its reason; one bad message never stops the
-others.
+handler for its class (``service.handlers``), which files it and decides the
+mails to send; write those mails to the outbox (``service.queueing``);
+commit.  A focal point's form is read by filing (``service.reading``) unless
+the parse-ahead worker read it already.  Only after the commit does the
+caller move the message to the folder of its outcome.  A message seen again
+(after a crash, a restart, a UIDVALIDITY change or a double delivery) is
+recognised and not filed again.  Anything that fails is quarantined with its
+reason; one bad message never stops the others.
 """
 
 from __future__ import annotations

@@ -183,3 +183,10 @@ def test_daily_digest_once_a_day(app: App) -> None:
         raw = MailRenderer(app).render_row(digest)
     assert digest.recipients == ["secretariat@example.test"]
     assert b"someone@elsewhere.example" in raw
+
+
+def test_every_class_of_mail_has_one_handler() -> None:
+    from mailbot.domain.types import MailClass
+    from mailbot.service.handlers import HANDLERS
+
+    assert set(HANDLERS) == set(MailClass)

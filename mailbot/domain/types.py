@@ -77,6 +77,15 @@ class Circulation(StrEnum):
     DEFAULTED = "circulation_defaulted"
 
 
+class PartyRole(StrEnum):
+    """How a State is party to an incident."""
+
+    REPORTING = "reporting"  # it reported the violation
+    HOST = "host"  # the violation took place on its territory
+    OFFENDER = "offender"  # the alleged offender is present there
+    SENDING = "sending"  # it sent the mission or representative affected
+
+
 class SubmissionStatus(StrEnum):
     ACCEPTED = "accepted"
     HELD = "held"

@@ -50,6 +50,7 @@ from mailbot.domain.types import (
     InboundMail,
     IncidentStatus,
     ObligationStatus,
+    PartyRole,
     SubmissionStatus,
 )
 from mailbot.service.app import read_toml
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from mailbot.service.outbox import Mailer
 
 #: (role, State code, organization) of a party to an incident
-Party = tuple[str, str | None, str | None]
+Party = tuple[PartyRole, str | None, str | None]
 
 
 def jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -349,8 +350,8 @@ class Filing:
                               kind=FormKind.FOLLOW_UP, raw=None)
             return self._correction(session, row, mail, err, state, now)
         roles = dict(repo.party_states(session, incident.id))
-        capacity = "host" if roles.get("host") == state else (
-            "offender" if roles.get("offender") == state else None)
+        capacity = next((role for role in (PartyRole.HOST, PartyRole.OFFENDER)
+                         if roles.get(role) == state), None)
         if capacity is None:
             return self._hold(session, row, mail, data, state, now,
                               f"{state} is neither the State where {incident.reference} took place "
@@ -468,12 +469,13 @@ class Filing:
 def _parties(data: FormData, state: str) -> list[Party]:
     """The parties a violation report names: reporting, host, sending and offender States."""
     v = data.values
-    parties: list[Party] = [("reporting", state, None), ("host", str(v["host_state"]), None)]
+    parties: list[Party] = [(PartyRole.REPORTING, state, None),
+                            (PartyRole.HOST, str(v["host_state"]), None)]
     sending = v.get("sending_state") or {}
     if isinstance(sending, dict) and (sending.get("state") or sending.get("organization")):
-        parties.append(("sending", sending.get("state"), sending.get("organization")))
+        parties.append((PartyRole.SENDING, sending.get("state"), sending.get("organization")))
     if v.get("offender_state"):
-        parties.append(("offender", str(v["offender_state"]), None))
+        parties.append((PartyRole.OFFENDER, str(v["offender_state"]), None))
     return parties
 
 
@@ -481,7 +483,7 @@ def _concerned(parties: Sequence[Party], reporter: str) -> list[tuple[str, str]]
     """(State, role) of each State concerned other than the reporter, each named once."""
     seen = {reporter}
     concerned: list[tuple[str, str]] = []
-    for role in ("host", "offender", "sending"):
+    for role in (PartyRole.HOST, PartyRole.OFFENDER, PartyRole.SENDING):
         for party_role, code, _org in parties:
             if party_role == role and code and code not in seen:
                 concerned.append((code, role))

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mailbot.domain.forms import FormKind
 from mailbot.domain.mails import (
     AckFollowUp,
     AckViews,
@@ -128,10 +129,10 @@ class Mailer:
                     else None)
         confidential = sub.circulation != Circulation.CIRCULATE
         content: MailContent
-        if sub.kind == "violation":
+        if sub.kind == FormKind.VIOLATION:
             content = AckViolation(list(pairs), files, circulation, deadline, confidential,
                                    follow_up_due.date() if follow_up_due else None)
-        elif sub.kind == "follow_up":
+        elif sub.kind == FormKind.FOLLOW_UP:
             content = AckFollowUp(list(pairs), files, circulation, deadline, confidential,
                                   list(outstanding))
         else:

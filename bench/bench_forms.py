@@ -28,7 +28,7 @@ from mailbot.domain.forms import (
 from mailbot.domain.states import StateRegistry, parse_focal_points
 from mailbot.mail.formfiles import blank_docx, blank_pdf
 from mailbot.mail.parse import parse_message
-from mailbot.service.prepare import read_form
+from mailbot.service.reading import read_form
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "forms"

@@ -62,9 +62,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Protocol
 
+from mailbot.domain.types import ObligationStatus
+
 Paragraph = Literal["10a", "10b", "10b-final"]
 Role = Literal["host", "offender"]
-Status = Literal["open", "fulfilled", "waived"]
 OffenderMode = Literal["normal", "gentle", "never"]
 SubmissionKind = Literal["violation", "follow_up"]
 
@@ -156,7 +157,7 @@ class ObligationView:
     """An obligation as stored, filled by the persistence layer from its row.
 
     ``paragraph``, ``role`` and ``status`` take the values of
-    :data:`Paragraph`, :data:`Role` and :data:`Status`; they are typed as
+    :data:`Paragraph`, :data:`Role` and :class:`~mailbot.domain.types.ObligationStatus`; they are typed as
     plain strings because they come straight from database columns.
     """
 
@@ -167,7 +168,7 @@ class ObligationView:
     role: str
     gentle: bool
     due_at: datetime
-    status: str = "open"
+    status: str = ObligationStatus.OPEN
     reminders_sent: int = 0
     last_reminded_at: datetime | None = None
     escalated_at: datetime | None = None
@@ -279,11 +280,18 @@ def after_submission(
     """
     if kind not in ("violation", "follow_up"):
         raise ValueError(f"after_submission: unknown submission kind {kind!r}")
-    mine = [o for o in open_obligations if o.status == "open" and o.state_code == sender_state]
+    mine = [o for o in open_obligations if o.status == ObligationStatus.OPEN and o.state_code == sender_state]
     if kind == "violation":
         return [Fulfil(o.id) for o in mine if o.paragraph == "10a"]
     if capacity is not None and any(o.role == capacity for o in mine):
         mine = [o for o in mine if o.role == capacity]
+    return _after_follow_up(mine, final_outcome, filed_at + policy.reasonable_period)
+
+
+def _after_follow_up(mine: Sequence[ObligationView], final_outcome: bool,
+                     final_due: datetime) -> list[ObligationChange]:
+    """A follow-up report against the sender's open obligations ``mine`` (see
+    :func:`after_submission`); ``final_due``: when a final outcome opened here is due."""
     own = [o for o in mine if o.paragraph == "10a" and o.role == "host"]
     first = [o for o in mine if o.paragraph == "10b"]
     final = [o for o in mine if o.paragraph == "10b-final"]
@@ -292,9 +300,8 @@ def after_submission(
     changes: list[ObligationChange] = [Fulfil(o.id) for o in (*own, *first)]
     for o in first:
         if not any(f.role == o.role for f in final):
-            due = filed_at + policy.reasonable_period
             role: Role = "offender" if o.role == "offender" else "host"
-            changes.append(Open(ObligationSpec(o.state_code, "10b-final", role, o.gentle, due)))
+            changes.append(Open(ObligationSpec(o.state_code, "10b-final", role, o.gentle, final_due)))
     return changes
 
 
@@ -331,7 +338,7 @@ def escalation_key(view: ObligationView) -> str:
 
 def next_action(view: ObligationView, policy: ObligationPolicy) -> tuple[datetime, Action] | None:
     """The next reminder or escalation for an obligation and when it falls due, if any."""
-    if view.status != "open":
+    if view.status != ObligationStatus.OPEN:
         return None
     interval = policy.reminder_interval
     limit = reminder_limit(view, policy)
@@ -410,12 +417,12 @@ def restart(view: ObligationView, due_at: datetime) -> ObligationView:
 
 def waive(view: ObligationView) -> ObligationView:
     """The obligation waived by the Secretariat: nothing more is due."""
-    return replace(view, status="waived")
+    return replace(view, status=ObligationStatus.WAIVED)
 
 
 def fulfil(view: ObligationView) -> ObligationView:
     """The obligation marked fulfilled (by a report, or by the Secretariat's ``#fulfilled``)."""
-    return replace(view, status="fulfilled")
+    return replace(view, status=ObligationStatus.FULFILLED)
 
 
 # --- listings ------------------------------------------------------------------------------
@@ -423,7 +430,7 @@ def fulfil(view: ObligationView) -> ObligationView:
 
 def overdue(obligations: Sequence[ObligationView], at: datetime) -> list[ObligationView]:
     """Open obligations whose due date has come by ``at``, the longest overdue first."""
-    late = [o for o in obligations if o.status == "open" and o.due_at <= at]
+    late = [o for o in obligations if o.status == ObligationStatus.OPEN and o.due_at <= at]
     return sorted(late, key=lambda o: (o.due_at, o.id))
 
 

@@ -1,8 +1,10 @@
-"""Plain values that flow through the pipeline: the parsed mail and its classification.
+"""Plain values that flow through the pipeline: the parsed mail, its classification, statuses.
 
 ``mail.parse`` turns raw bytes into an :class:`InboundMail`; ``domain.classify``
 turns that into a :class:`Classification`; the service layer persists both.
-Nothing here performs I/O.
+The statuses a message, an outbox row, a submission, an incident or an
+obligation can have are string enums here, so the database keeps the same
+words and a misspelt status is a type error.  Nothing here performs I/O.
 """
 
 from __future__ import annotations
@@ -24,6 +26,85 @@ class MailClass(StrEnum):
     SECRETARIAT = "secretariat"  # written to the desk by a Secretariat officer
     STATE = "state"  # written to the desk by a registered focal point
     UNKNOWN = "unknown"  # an unregistered sender
+
+
+class MessageStatus(StrEnum):
+    """What became of a received message."""
+
+    RECEIVED = "received"  # recorded, not handled yet
+    PROCESSED = "processed"
+    HELD = "held"
+    CORRECTED = "corrected"  # a form with errors: a correction was sent
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+
+
+class Folder(StrEnum):
+    """The outcome folder (by role) a handled message is moved to."""
+
+    PROCESSED = "processed"
+    QUARANTINE = "quarantine"
+    IGNORED = "ignored"
+
+
+class OutboxStatus(StrEnum):
+    """Where a queued mail stands."""
+
+    PENDING = "pending"
+    HELD = "held"  # over the daily cap: kept for the Secretariat
+    SENDING = "sending"  # claimed by a dispatcher
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RecipientStatus(StrEnum):
+    """Where one recipient of a queued mail stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    REFUSED = "refused"
+    BOUNCED = "bounced"
+
+
+class Circulation(StrEnum):
+    """What the reporting State chose for its report (paragraph 11 (b))."""
+
+    CIRCULATE = "circulate"
+    CONFIDENTIAL = "confidential"
+    #: the form said nothing: circulated after a grace period (acknowledgements only)
+    DEFAULTED = "circulation_defaulted"
+
+
+class PartyRole(StrEnum):
+    """How a State is party to an incident."""
+
+    REPORTING = "reporting"  # it reported the violation
+    HOST = "host"  # the violation took place on its territory
+    OFFENDER = "offender"  # the alleged offender is present there
+    SENDING = "sending"  # it sent the mission or representative affected
+
+
+class SubmissionStatus(StrEnum):
+    ACCEPTED = "accepted"
+    HELD = "held"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CycleStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ObligationStatus(StrEnum):
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    WAIVED = "waived"
 
 
 #: Classes that must never receive an automatic answer (loop safety).

@@ -174,7 +174,6 @@ MAIL_NAMES: tuple[str, ...] = (
     "digest",
     "secretariat_notice",
     "command_result",
-    "report_delivery",
     "delivery_failure",
 )
 

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 from mailbot.domain import commands as cmd
 from mailbot.domain import obligations as ob
-from mailbot.domain.types import InboundMail
+from mailbot.domain.types import InboundMail, IncidentStatus, ObligationStatus
 from mailbot.store import repo, timeq
 from mailbot.store.db import Session
-from mailbot.store.tables import Incident, Obligation
+from mailbot.store.tables import Incident, Obligation, OutboxMessage
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
-    from mailbot.service.filing import Filing
 
 Attachment = tuple[str, str, bytes]
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -30,9 +29,8 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 class CommandRunner:
     """Applies parsed commands; each returns one confirmation line."""
 
-    def __init__(self, app: App, filing: Filing) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.filing = filing
         self.policy = ob.ObligationPolicy.from_settings(app.settings.policy)
         self.failed = 0  # commands of the last run that were not carried out
 
@@ -72,27 +70,14 @@ class CommandRunner:
             if incident is None:
                 raise LookupError(f"no incident {c.reference}")
         replied = repo.find_outbox_by_message_ids(session, list(mail.thread_ids)) if mail else []
-        for out in replied:
-            if out.key.startswith(("reminder:", "escalation:")) and not c.state:
-                obligation_id = int(out.key.split(":")[1].split("@")[0])
-                found = session.get(Obligation, obligation_id)
-                if found is not None and (incident is None or found.incident_id == incident.id):
-                    return [found]
+        found = None if c.state else _replied_obligation(session, replied, incident)
+        if found is not None:
+            return [found]
         if incident is None:
             raise LookupError("name the incident (e.g. #extend DCM-2026-0007 30d) or reply to "
                               "a mail about it")
         state = c.state or next((o.state_code for o in replied if o.state_code), None)
-        candidates = [o for o in timeq.open_obligations(session, incident.id)
-                      if state is None or o.state_code == state]
-        if not candidates:
-            raise LookupError(f"no open obligation on {incident.reference}"
-                              + (f" for {state}" if state else ""))
-        states = sorted({o.state_code for o in candidates})
-        if len(states) > 1:
-            owed = ", ".join(f"{o.state_code} {o.paragraph}" for o in candidates)
-            raise LookupError(f"{incident.reference} has open obligations of several States "
-                              f"({owed}); name the State, e.g. #waive {incident.reference} {states[0]}")
-        return candidates
+        return _one_states_open(session, incident, state)
 
     def apply(self, session: Session, c: cmd.Command, mail: InboundMail | None,
               incident: Incident | None, now: datetime) -> str:
@@ -118,26 +103,53 @@ class CommandRunner:
                 row.note = f"extended by the Secretariat on {now:%Y-%m-%d}: {c.reason}".strip(": ")
                 dues.append(f"{due:%Y-%m-%d}")
             return f"{c.line}: {what} now due {', '.join(dict.fromkeys(dues))}"
-        status, default = (("waived", "waived by the Secretariat") if isinstance(c, cmd.Waive)
-                           else ("fulfilled", "marked fulfilled by the Secretariat"))
+        status, default = ((ObligationStatus.WAIVED, "waived by the Secretariat")
+                           if isinstance(c, cmd.Waive)
+                           else (ObligationStatus.FULFILLED, "marked fulfilled by the Secretariat"))
         for row in rows:
             row.status, row.note = status, c.reason or default
         self._close_if_done(session, inc)
-        return f"{c.line}: {what} {'waived' if status == 'waived' else 'marked fulfilled'}"
+        done = "waived" if status is ObligationStatus.WAIVED else "marked fulfilled"
+        return f"{c.line}: {what} {done}"
 
     @staticmethod
     def _close_if_done(session: Session, incident: Incident | None) -> None:
         if incident is not None:
             session.flush()
             if not timeq.open_obligations(session, incident.id):
-                incident.status = "closed"
+                incident.status = IncidentStatus.CLOSED
+
+
+def _replied_obligation(session: Session, replied: list[OutboxMessage],
+                        incident: Incident | None) -> Obligation | None:
+    """The obligation of the reminder or escalation a command mail replies to (on ``incident``)."""
+    for out in replied:
+        if out.key.startswith(("reminder:", "escalation:")):
+            obligation_id = int(out.key.split(":")[1].split("@")[0])
+            found = session.get(Obligation, obligation_id)
+            if found is not None and (incident is None or found.incident_id == incident.id):
+                return found
+    return None
+
+
+def _one_states_open(session: Session, incident: Incident, state: str | None) -> list[Obligation]:
+    """The open obligations of ``state`` (or of the one State that owes any) on ``incident``."""
+    candidates = [o for o in timeq.open_obligations(session, incident.id)
+                  if state is None or o.state_code == state]
+    if not candidates:
+        raise LookupError(f"no open obligation on {incident.reference}"
+                          + (f" for {state}" if state else ""))
+    states = sorted({o.state_code for o in candidates})
+    if len(states) > 1:
+        owed = ", ".join(f"{o.state_code} {o.paragraph}" for o in candidates)
+        raise LookupError(f"{incident.reference} has open obligations of several States "
+                          f"({owed}); name the State, e.g. #waive {incident.reference} {states[0]}")
+    return candidates
 
 
 def apply_control(app: App, action: str, reference: str, state: str | None, *,
                   by: timedelta | None, until: date | None, reason: str, now: datetime) -> str:
     """``mailbot obligations extend|waive|fulfil``: the same effect as the mail command."""
-    from mailbot.service.filing import Filing
-    from mailbot.service.outbox import Mailer
     from mailbot.store.db import transaction
 
     command: cmd.Command
@@ -148,6 +160,6 @@ def apply_control(app: App, action: str, reference: str, state: str | None, *,
         command = cmd.Waive(reference, state, reason, line=line)
     else:
         command = cmd.Fulfilled(reference, state, reason, line=line)
-    runner = CommandRunner(app, Filing(app, Mailer(app)))
+    runner = CommandRunner(app)
     with transaction(app.sessions) as session:
         return runner.apply(session, command, None, None, now)

@@ -15,9 +15,11 @@ from datetime import date, datetime
 
 from mailbot.domain.forms import FormKind, render_blank
 from mailbot.domain.languages import default_languages
+from mailbot.domain.mails import Circular, OutgoingMail
 from mailbot.mail.formfiles import blank_pdf
 from mailbot.service.app import App
-from mailbot.service.outbox import Mailer, cycle_label
+from mailbot.service.outbox import cycle_label
+from mailbot.service.queueing import Outbox
 from mailbot.service.registry import catalog
 from mailbot.store import repo, timeq
 from mailbot.store.db import transaction
@@ -33,7 +35,7 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
     """Open cycle ``number`` and queue its circular note; returns how many notes were queued."""
     if deadline <= now.date():
         raise CycleError(f"the deadline {deadline} is not in the future")
-    mailer = Mailer(app)
+    outbox = Outbox(app)
     cat = catalog(app.settings)
     with transaction(app.sessions) as session:
         if timeq.cycle_by_session(session, number) is not None:
@@ -46,20 +48,18 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
             if lang not in forms_cache:
                 forms_cache[lang] = [(f"{k.value}-{lang}.pdf", "application/pdf",
                                       blank_pdf(cat, k, lang)) for k in FORM_KINDS]
-            out = mailer.queue(
-                session, kind="circular", key=f"circular:{number}:{state.code}",
-                to=repo.focal_points_of(session, state.code), lang=lang, now=now,
-                state_code=state.code, cap=False,
-                context={
-                    "cycle": cycle_label(number),
-                    "ga_session": number,
-                    "deadline": deadline,
-                    "blank_forms": [{"title": cat.form(k).title.get(lang),
-                                     "filename": f"{k.value}-{lang}.pdf",
-                                     "text": render_blank(cat, k, lang)} for k in FORM_KINDS],
-                },
-                attachments=forms_cache[lang],
-            )
+            out = outbox.put(session, OutgoingMail(
+                Circular(
+                    cycle=cycle_label(number),
+                    ga_session=number,
+                    deadline=deadline,
+                    blank_forms=[{"title": cat.form(k).title.get(lang),
+                                  "filename": f"{k.value}-{lang}.pdf",
+                                  "text": render_blank(cat, k, lang)} for k in FORM_KINDS],
+                ),
+                key=f"circular:{number}:{state.code}", to=repo.focal_points_of(session, state.code),
+                lang=lang, state_code=state.code, cap=False, attachments=forms_cache[lang],
+            ), now)
             queued += out
         cycle.circular_sent_at = now
         return queued

@@ -1,21 +1,22 @@
 """Filing: forms become submissions on incidents; letters land on the incident they concern.
 
 Called by the handlers inside the intake transaction.  A State's mail is
-read for a form (``domain.forms``), validated, and filed: a violation report
+read for a form (``service.reading``, unless the parse-ahead worker read it
+already), validated (``domain.forms``), and filed: a violation report
 opens an incident with a new reference, a follow-up report lands on its
 incident, views land on the open reporting cycle.  Each accepted submission
-creates its obligations (``domain.obligations``) and its mails (through the
-:class:`~mailbot.service.outbox.Mailer`): acknowledgement, circulation to
-all States unless the State asked otherwise, notices to the States
-concerned.  Correspondence on which the desk is copied is filed by
-reference or thread and never answered.  Secretariat commands by mail are
-carried out here too.
+creates its obligations (``domain.obligations``) and its mails, decided by
+the :class:`~mailbot.service.outbox.Mailer` and returned with the result:
+acknowledgement, circulation to all States unless the State asked otherwise,
+notices to the States concerned.  :meth:`Filing.correlate` finds the
+incident any mail concerns, for every handler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
@@ -36,6 +37,7 @@ from mailbot.domain.forms import (
     validate,
 )
 from mailbot.domain.languages import default_languages
+from mailbot.domain.mails import Correction, Held, OutgoingMail
 from mailbot.domain.obligations import (
     Fulfil,
     ObligationPolicy,
@@ -44,10 +46,18 @@ from mailbot.domain.obligations import (
     obligations_for_violation,
 )
 from mailbot.domain.states import StateRegistry
-from mailbot.domain.types import Classification, InboundMail
+from mailbot.domain.types import (
+    Circulation,
+    InboundMail,
+    IncidentStatus,
+    ObligationStatus,
+    PartyRole,
+    SubmissionStatus,
+)
 from mailbot.service.app import read_toml
-from mailbot.service.handlers import HandlerResult
-from mailbot.service.prepare import NOT_READ, NotRead, read_form
+from mailbot.service.reading import read_form
+from mailbot.service.rendering import MailRenderer
+from mailbot.service.results import HandlerResult, Handling
 from mailbot.store import repo, timeq
 from mailbot.store.db import Session
 from mailbot.store.tables import (
@@ -62,9 +72,8 @@ if TYPE_CHECKING:
     from mailbot.service.app import App
     from mailbot.service.outbox import Mailer
 
-ROLE_LABELS = {"host": "State where the violation took place",
-               "offender": "State where the alleged offender is present",
-               "sending": "sending State of the mission or representative affected"}
+#: (role, State code, organization) of a party to an incident
+Party = tuple[PartyRole, str | None, str | None]
 
 
 def jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +97,7 @@ def outstanding_parts(values: dict[str, Any]) -> list[str]:
 
 
 class Filing:
-    """Files forms and correspondence; owns the catalog of forms and the State registry."""
+    """Files forms and letters; owns the catalog of forms and the State registry."""
 
     def __init__(self, app: App, mailer: Mailer) -> None:
         self.app = app
@@ -98,6 +107,10 @@ class Filing:
         self.catalog = FormCatalog.from_toml_data(read_toml(self.settings.path(desk.forms_file)))
         self.registry = StateRegistry.from_toml_data(read_toml(self.settings.path(desk.states_file)))
         self.policy = ObligationPolicy.from_settings(self.settings.policy)
+
+    @cached_property
+    def renderer(self) -> MailRenderer:
+        return MailRenderer(self.app)
 
     # -- correlation -----------------------------------------------------------------------
 
@@ -112,58 +125,50 @@ class Filing:
             incident = repo.incident_by_reference(session, form_reference)
             if incident:
                 return incident
+        return self._by_thread(session, mail, row) or self._by_plus_token(session, mail)
+
+    @staticmethod
+    def _by_thread(session: Session, mail: InboundMail, row: InboundMessage | None) -> Incident | None:
+        """The incident of an earlier message or mail of ours in the thread."""
         thread = list(mail.thread_ids)
-        if thread:
-            known = repo.find_message_ids(session, thread)
-            for mid in thread:
-                prior = known.get(mid)
-                if prior is not None and prior.incident_id and (row is None or prior.id != row.id):
-                    return session.get(Incident, prior.incident_id)
-            for out in repo.find_outbox_by_message_ids(session, thread):
-                if out.incident_id:
-                    return session.get(Incident, out.incident_id)
+        if not thread:
+            return None
+        known = repo.find_message_ids(session, thread)
+        for mid in thread:
+            prior = known.get(mid)
+            if prior is not None and prior.incident_id and (row is None or prior.id != row.id):
+                return session.get(Incident, prior.incident_id)
+        for out in repo.find_outbox_by_message_ids(session, thread):
+            if out.incident_id:
+                return session.get(Incident, out.incident_id)
+        return None
+
+    @staticmethod
+    def _by_plus_token(session: Session, mail: InboundMail) -> Incident | None:
+        """The incident named in a desk+REFERENCE@ address the mail was sent to."""
         for address in (*mail.to, *mail.cc):
             local = address.split("@", 1)[0]
-            if "+" in local:
-                for ref in find_references(local.split("+", 1)[1].upper()):
-                    incident = repo.incident_by_reference(session, ref)
-                    if incident:
-                        return incident
+            if "+" not in local:
+                continue
+            for ref in find_references(local.split("+", 1)[1].upper()):
+                incident = repo.incident_by_reference(session, ref)
+                if incident:
+                    return incident
         return None
 
     # -- a State's mail ----------------------------------------------------------------------
 
-    def _read_form(self, mail: InboundMail) -> RawForm | None:
-        return read_form(mail, self.catalog)
-
-    def state_mail(self, session: Session, row: InboundMessage, mail: InboundMail,
-                   cls: Classification, now: datetime,
-                   form: RawForm | NotRead | None = NOT_READ) -> HandlerResult:
-        """A focal point's mail; ``form`` is its form when read already (``service.prepare``)."""
-        state = cls.state_code
+    def state_mail(self, msg: Handling) -> HandlerResult:
+        """A focal point's mail; its form is read here unless it was read ahead."""
+        state = msg.cls.state_code
         assert state is not None
-        raw = self._read_form(mail) if isinstance(form, NotRead) else form
+        session, row, mail, now = msg.session, msg.row, msg.mail, msg.now
+        raw = read_form(mail, self.catalog) if msg.reading is None else msg.reading.form
         acked = self._acknowledged(session, mail, state)
         if acked is not None and (raw is None or self._quotes_ack(raw, acked[1])):
             return self._ack_reply(session, row, mail, acked[0], state, now)
         if raw is None:
-            incident = self.correlate(session, mail, row)
-            commands, _errors = cmd.parse_commands(mail.text, mail.subject,
-                                                   state_codes={s.code for s in self.registry})
-            if commands:
-                reason = ("the message contains instructions (" + ", ".join(c.line for c in commands)
-                          + ") that only the Secretariat can give; it will consider the request")
-                self.mailer.reply(session, "held", row, mail, now, lang=self._lang(session, state),
-                                  state_code=state, incident=incident, context={"reason": reason})
-                self.mailer.notify_secretariat(session, row, f"{state} asks: "
-                                               + "; ".join(c.line for c in commands), now,
-                                               incident=incident)
-                return HandlerResult.held(f"instructions from {state} held for the Secretariat",
-                                          incident_id=incident.id if incident else None)
-            if incident is not None:
-                return self._state_letter(session, row, mail, incident, state, now)
-            err = SenderError([no_form_error(self.catalog)], kind=None, raw=None)
-            return self._correction(session, row, mail, err, state, now)
+            return self._without_form(session, row, mail, state, now)
         try:
             data = validate(raw, self.catalog, self.registry, sender_state=state,
                             reference_exists=lambda ref: repo.incident_by_reference(session, ref)
@@ -180,24 +185,45 @@ class Filing:
             return self._follow_up(session, row, mail, data, state, now)
         return self._views(session, row, mail, data, state, now)
 
-    def _lang(self, session: Session, state: str) -> str:
+    def _without_form(self, session: Session, row: InboundMessage, mail: InboundMail,
+                      state: str, now: datetime) -> HandlerResult:
+        """A State's mail with no form: instructions held, a letter filed, else a correction."""
+        incident = self.correlate(session, mail, row)
+        commands, _errors = cmd.parse_commands(mail.text, mail.subject,
+                                               state_codes={s.code for s in self.registry})
+        if commands:
+            asked = ", ".join(c.line for c in commands)
+            reason = (f"the message contains instructions ({asked}) that only the Secretariat "
+                      "can give; it will consider the request")
+            mails = [self.mailer.reply(Held(reason), row, mail, lang=self._lang(state),
+                                       state_code=state, incident=incident),
+                     self.mailer.notify_secretariat(row, f"{state} asks: "
+                                                    + "; ".join(c.line for c in commands),
+                                                    incident=incident)]
+            return HandlerResult.held(f"instructions from {state} held for the Secretariat",
+                                      incident_id=incident.id if incident else None, mails=mails)
+        if incident is not None:
+            return self._state_letter(session, row, mail, incident, state, now)
+        err = SenderError([no_form_error(self.catalog)], kind=None, raw=None)
+        return self._correction(session, row, mail, err, state, now)
+
+    def _lang(self, state: str) -> str:
         return self.mailer.mail_lang(state)
 
     def _correction(self, session: Session, row: InboundMessage, mail: InboundMail,
                     err: SenderError, state: str, now: datetime) -> HandlerResult:
-        lang = self._lang(session, state)
+        lang = self._lang(state)
         kind = err.kind or FormKind.VIOLATION
         prefill = dict(err.raw.values) if err.raw else {}
-        self.mailer.reply(session, "correction", row, mail, now, lang=lang, state_code=state,
-                          context={
-                              "problems": [(self._label(kind, e.field, lang),
-                                            e.describe(self.catalog, lang)) for e in err.errors],
-                              "prefilled_form": render_blank(self.catalog, kind, lang, prefill),
-                              "form_kind": kind.value,
-                              "reference": prefill.get("reference") or None,
-                          })
+        correction = self.mailer.reply(Correction(
+            problems=[(self._label(kind, e.field, lang), e.describe(self.catalog, lang))
+                      for e in err.errors],
+            prefilled_form=render_blank(self.catalog, kind, lang, prefill),
+            form_kind=kind.value,
+            reference=prefill.get("reference") or None,
+        ), row, mail, lang=lang, state_code=state)
         codes = ", ".join(f"{e.field}:{e.code}" for e in err.errors)
-        return HandlerResult("corrected", "processed", f"form errors ({codes}); correction sent")
+        return HandlerResult.corrected(f"form errors ({codes}); correction sent", mails=[correction])
 
     def _label(self, kind: FormKind, field: str, lang: str) -> str:
         try:
@@ -208,11 +234,11 @@ class Filing:
     def _hold(self, session: Session, row: InboundMessage, mail: InboundMail, data: FormData,
               state: str, now: datetime, reason: str, incident_id: int | None = None) -> HandlerResult:
         sub = self._submission(session, row, data, state, now, incident_id=incident_id)
-        sub.status, sub.hold_reason = "held", reason
-        self.mailer.reply(session, "held", row, mail, now, lang=self._lang(session, state),
-                          state_code=state, context={"reason": reason})
-        self.mailer.notify_secretariat(session, row, f"held for review: {reason}", now)
-        return HandlerResult.held(reason, incident_id=incident_id)
+        sub.status, sub.hold_reason = SubmissionStatus.HELD, reason
+        mails = [self.mailer.reply(Held(reason), row, mail, lang=self._lang(state),
+                                   state_code=state),
+                 self.mailer.notify_secretariat(row, f"held for review: {reason}")]
+        return HandlerResult.held(reason, incident_id=incident_id, mails=mails)
 
     def _submission(self, session: Session, row: InboundMessage, data: FormData, state: str,
                     now: datetime, incident_id: int | None = None,
@@ -232,7 +258,7 @@ class Filing:
             "cycle_id": cycle.id if cycle else None,
             "fields": jsonable(data.values), "extra_lines": list(data.unknown_lines),
             "circulation": data.circulation, "circulation_defaulted": data.circulation_defaulted,
-            "status": "accepted", "hold_reason": None,
+            "status": SubmissionStatus.ACCEPTED.value, "hold_reason": None,
             "late": bool(cycle and row.received_at.date() > cycle.deadline),
             "received_at": row.received_at,
         }
@@ -251,70 +277,68 @@ class Filing:
     def _violation(self, session: Session, row: InboundMessage, mail: InboundMail,
                    data: FormData, state: str, now: datetime) -> HandlerResult:
         v = data.values
-        reference, seq = repo.next_reference(session, self.settings.desk.reference_prefix, now.year)
         host = str(v["host_state"])
-        occurred = v.get("date")
-        place = str(v.get("place") or "")
-        similar = None
-        if isinstance(occurred, date):
-            for other in repo.open_incidents_at(session, host, occurred):
-                if fuzz.token_set_ratio(place.lower(), (other.place or "").lower()) >= \
-                        self.settings.policy.same_incident_place_similarity:
-                    similar = other
-                    break
-        incident = repo.insert_loaded(session, Incident, {
-            "reference": reference, "year": now.year, "seq": seq, "status": "open",
-            "occurred_on": occurred if isinstance(occurred, date) else None, "place": place,
-            "summary": str(v.get("description") or "")[:500],
-            "possibly_same_as_id": similar.id if similar else None, "created_at": now})
-        sending = v.get("sending_state") or {}
-        parties: list[tuple[str, str | None, str | None]] = [("reporting", state, None),
-                                                             ("host", host, None)]
-        if isinstance(sending, dict) and (sending.get("state") or sending.get("organization")):
-            parties.append(("sending", sending.get("state"), sending.get("organization")))
-        offender = v.get("offender_state")
-        if offender:
-            parties.append(("offender", str(offender), None))
+        offender = str(v["offender_state"]) if v.get("offender_state") else None
+        incident, similar = self._open_incident(session, data, now)
+        parties = _parties(data, state)
         # the incident and its submission, its parties and its obligations: one statement
         # each (nothing in this transaction needs the parties or obligations as objects)
         sub = self._submission(session, row, data, state, now, incident=incident)
         repo.add_parties(session, incident.id, parties)
         specs = obligations_for_violation(reporting_state=state, host_state=host,
-                                          offender_state=str(offender) if offender else None,
-                                          filed_at=now, policy=self.policy)
+                                          offender_state=offender, filed_at=now, policy=self.policy)
         repo.add_obligations(session, [
             {"incident_id": incident.id, "state_code": spec.state_code, "paragraph": spec.paragraph,
-             "role": spec.role, "gentle": spec.gentle, "due_at": spec.due_at, "status": "open",
-             "created_at": now} for spec in specs])
-        self._after_accept(session, row, mail, data, sub, incident, state, now,
-                           follow_up_due=max((s.due_at for s in specs), default=None))
-        concerned: list[tuple[str, str]] = []
-        if host != state:
-            concerned.append((host, "host"))
-        if offender and offender not in (host, state):
-            concerned.append((str(offender), "offender"))
-        send_state = sending.get("state") if isinstance(sending, dict) else None
-        if send_state and send_state not in (state, host, offender):
-            concerned.append((str(send_state), "sending"))
+             "role": spec.role, "gentle": spec.gentle, "due_at": spec.due_at,
+             "status": ObligationStatus.OPEN.value, "created_at": now} for spec in specs])
+        mails = self._after_accept(session, row, mail, data, sub, incident, state, now,
+                                   follow_up_due=max((s.due_at for s in specs), default=None))
         due = {s.state_code: s.due_at for s in specs}
-        for code, role in concerned:
-            self.mailer.attention(session, incident, sub, code, role, due.get(code), now)
-        reason = f"violation report filed as {reference}"
+        mails += [self.mailer.attention(session, incident, sub, code, role, due.get(code), now)
+                  for code, role in _concerned(parties, state)]
+        reason = f"violation report filed as {incident.reference}"
         if similar:
             reason += f"; possibly the same as {similar.reference}"
-        return HandlerResult.processed(reason, incident_id=incident.id)
+        return HandlerResult.processed(reason, incident_id=incident.id, mails=mails)
+
+    def _open_incident(self, session: Session, data: FormData,
+                       now: datetime) -> tuple[Incident, Incident | None]:
+        """A new incident for a violation report, and an open one it may be the same as."""
+        v = data.values
+        reference, seq = repo.next_reference(session, self.settings.desk.reference_prefix, now.year)
+        occurred = v.get("date") if isinstance(v.get("date"), date) else None
+        place = str(v.get("place") or "")
+        similar = self._similar(session, str(v["host_state"]), occurred, place)
+        incident = repo.insert_loaded(session, Incident, {
+            "reference": reference, "year": now.year, "seq": seq,
+            "status": IncidentStatus.OPEN.value, "occurred_on": occurred, "place": place,
+            "summary": str(v.get("description") or "")[:500],
+            "possibly_same_as_id": similar.id if similar else None, "created_at": now})
+        return incident, similar
+
+    def _similar(self, session: Session, host: str, occurred: date | None,
+                 place: str) -> Incident | None:
+        """An open incident in the same State on the same day at a place of similar words."""
+        if occurred is None:
+            return None
+        for other in repo.open_incidents_at(session, host, occurred):
+            if fuzz.token_set_ratio(place.lower(), (other.place or "").lower()) >= \
+                    self.settings.policy.same_incident_place_similarity:
+                return other
+        return None
 
     def _after_accept(self, session: Session, row: InboundMessage, mail: InboundMail,
                       data: FormData, sub: Submission, incident: Incident | None, state: str,
                       now: datetime, follow_up_due: datetime | None = None,
-                      outstanding: Sequence[str] = ()) -> None:
+                      outstanding: Sequence[str] = ()) -> list[OutgoingMail]:
         """Acknowledge, and circulate when the State did not object."""
-        lang = self._lang(session, state)
+        lang = self._lang(state)
         pairs = summary(self.catalog, data, lang, self.registry)
-        self.mailer.acknowledge(session, row, mail, sub, incident, pairs, state, lang, now,
-                                follow_up_due=follow_up_due, outstanding=outstanding)
-        if data.circulation == "circulate":
-            self.mailer.circulate(session, sub, incident, state, now)
+        mails = [self.mailer.acknowledge(session, row, mail, sub, incident, pairs, state, lang, now,
+                                         follow_up_due=follow_up_due, outstanding=outstanding)]
+        if data.circulation == Circulation.CIRCULATE:
+            mails += self.mailer.circulate(session, sub, incident, state, now)
+        return mails
 
     # follow-up reports ---------------------------------------------------------------------
 
@@ -327,8 +351,8 @@ class Filing:
                               kind=FormKind.FOLLOW_UP, raw=None)
             return self._correction(session, row, mail, err, state, now)
         roles = dict(repo.party_states(session, incident.id))
-        capacity = "host" if roles.get("host") == state else (
-            "offender" if roles.get("offender") == state else None)
+        capacity = next((role for role in (PartyRole.HOST, PartyRole.OFFENDER)
+                         if roles.get(role) == state), None)
         if capacity is None:
             return self._hold(session, row, mail, data, state, now,
                               f"{state} is neither the State where {incident.reference} took place "
@@ -341,10 +365,10 @@ class Filing:
                                    open_obligations=[view for view, _ in obligations],
                                    filed_at=now, policy=self.policy)
         self._apply(session, incident, changes, sub, now, {v.id: row for v, row in obligations})
-        self._after_accept(session, row, mail, data, sub, incident, state, now,
-                           outstanding=outstanding_parts(data.values))
+        mails = self._after_accept(session, row, mail, data, sub, incident, state, now,
+                                   outstanding=outstanding_parts(data.values))
         return HandlerResult.processed(f"follow-up report filed on {incident.reference}",
-                                       incident_id=incident.id)
+                                       incident_id=incident.id, mails=mails)
 
     def _apply(self, session: Session, incident: Incident, changes: Sequence[Fulfil | Open],
                sub: Submission, now: datetime, rows: Mapping[int, Obligation] | None = None) -> None:
@@ -352,29 +376,29 @@ class Filing:
         for change in changes:
             if isinstance(change, Fulfil):
                 ob = (rows or {}).get(change.obligation_id) or session.get(Obligation, change.obligation_id)
-                if ob is not None and ob.status == "open":
-                    ob.status, ob.fulfilled_by_id = "fulfilled", sub.id
+                if ob is not None and ob.status == ObligationStatus.OPEN:
+                    ob.status, ob.fulfilled_by_id = ObligationStatus.FULFILLED, sub.id
             else:
                 spec = change.spec
                 exists = timeq.obligation_for(session, incident.id, spec.state_code, spec.paragraph)
                 if exists is None:
                     session.add(Obligation(incident_id=incident.id, state_code=spec.state_code,
                                            paragraph=spec.paragraph, role=spec.role,
-                                           gentle=spec.gentle, due_at=spec.due_at, status="open",
-                                           created_at=now))
+                                           gentle=spec.gentle, due_at=spec.due_at,
+                                           status=ObligationStatus.OPEN, created_at=now))
         session.flush()
         if not timeq.open_obligations(session, incident.id):
-            incident.status = "closed"
+            incident.status = IncidentStatus.CLOSED
 
     # views -----------------------------------------------------------------------------------
 
     def _views(self, session: Session, row: InboundMessage, mail: InboundMail, data: FormData,
                state: str, now: datetime) -> HandlerResult:
         sub = self._submission(session, row, data, state, now)
-        self._after_accept(session, row, mail, data, sub, None, state, now)
+        mails = self._after_accept(session, row, mail, data, sub, None, state, now)
         cycle = timeq.open_cycle(session)
         where = f"cycle {cycle.session}" if cycle else "no open cycle"
-        return HandlerResult.processed(f"views filed ({where})")
+        return HandlerResult.processed(f"views filed ({where})", mails=mails)
 
     # letters ---------------------------------------------------------------------------------
 
@@ -383,10 +407,11 @@ class Filing:
         """A State's letter (no form) in the thread of an incident: filed, seen by the Secretariat."""
         parties = {code for _role, code in repo.party_states(session, incident.id)}
         if state not in parties:
-            self.mailer.notify_secretariat(session, row, f"letter from {state}, not a party to "
-                                           f"{incident.reference}", now)
+            notice = self.mailer.notify_secretariat(row, f"letter from {state}, not a party to "
+                                                    f"{incident.reference}")
             return HandlerResult.held(f"letter from {state} about {incident.reference}, to which "
-                                      "it is not a party; for review", incident_id=incident.id)
+                                      "it is not a party; for review", incident_id=incident.id,
+                                      mails=[notice])
         if self._asks_no_circulation(mail.text):
             n = self.mailer.withdraw_circulation(session, incident, state, now)
             return HandlerResult.processed(f"{state} asked not to circulate; {n} pending "
@@ -406,10 +431,7 @@ class Filing:
 
     def _quotes_ack(self, raw: RawForm, ack: OutboxMessage) -> bool:
         """The form read from a reply is only our acknowledgement's summary, quoted back."""
-        from mailbot.service.outbox import thaw
-
-        text = self.mailer.renderer.render(ack.kind, ack.lang, thaw(ack.context)).text
-        quoted = extract_form(text, self.catalog)
+        quoted = extract_form(self.renderer.render(ack).text, self.catalog)
         if quoted is None:
             return False
 
@@ -431,10 +453,10 @@ class Filing:
                                            "withdrawn", incident_id=incident.id if incident else None)
         if incident is not None:
             return self._state_letter(session, row, mail, incident, state, now)
-        self.mailer.notify_secretariat(session, row, f"reply from {state} to the acknowledgement "
-                                       f"of its {sub.kind} (submission {sub.id})", now)
+        notice = self.mailer.notify_secretariat(row, f"reply from {state} to the acknowledgement "
+                                                f"of its {sub.kind} (submission {sub.id})")
         return HandlerResult.processed(f"reply to the acknowledgement of submission {sub.id}; "
-                                       "filed for the Secretariat")
+                                       "filed for the Secretariat", mails=[notice])
 
     @staticmethod
     def _asks_no_circulation(text: str) -> bool:
@@ -442,34 +464,28 @@ class Filing:
         low = body.lower()
         return any(p in low for p in default_languages().collect("replies", "no_circulation"))
 
-    def correspondence(self, session: Session, row: InboundMessage, mail: InboundMail,
-                       cls: Classification, now: datetime) -> HandlerResult:
-        incident = self.correlate(session, mail, row)
-        if incident is None:
-            return HandlerResult.held("correspondence that matches no incident; for review")
-        return HandlerResult.processed(f"correspondence filed on {incident.reference}",
-                                       incident_id=incident.id)
 
-    # Secretariat commands --------------------------------------------------------------------
+def _parties(data: FormData, state: str) -> list[Party]:
+    """The parties a violation report names: reporting, host, sending and offender States."""
+    v = data.values
+    parties: list[Party] = [(PartyRole.REPORTING, state, None),
+                            (PartyRole.HOST, str(v["host_state"]), None)]
+    sending = v.get("sending_state") or {}
+    if isinstance(sending, dict) and (sending.get("state") or sending.get("organization")):
+        parties.append((PartyRole.SENDING, sending.get("state"), sending.get("organization")))
+    if v.get("offender_state"):
+        parties.append((PartyRole.OFFENDER, str(v["offender_state"]), None))
+    return parties
 
-    def secretariat(self, session: Session, row: InboundMessage, mail: InboundMail,
-                    cls: Classification, now: datetime) -> HandlerResult:
-        commands, errors = cmd.parse_commands(mail.text, mail.subject,
-                                               state_codes={s.code for s in self.registry})
-        incident = self.correlate(session, mail, row)
-        if not commands and not errors:
-            if incident is not None:
-                return HandlerResult.processed(f"Secretariat letter filed on {incident.reference}",
-                                               incident_id=incident.id)
-            return HandlerResult.held("Secretariat mail with no command and no incident; for review")
-        from mailbot.service.commands import CommandRunner
 
-        runner = CommandRunner(self.app, self)
-        lines, attachments = runner.run(session, commands, mail, incident, now)
-        lines += [f"error: {e.message}" for e in errors]
-        self.mailer.reply(session, "command_result", row, mail, now, lang="en",
-                          context={"lines": lines, "ok": not errors and not runner.failed,
-                                   "command_subject": mail.subject},
-                          attachments=attachments, cap=False)
-        return HandlerResult.processed("Secretariat commands: " + "; ".join(lines)[:900],
-                                       incident_id=incident.id if incident else None)
+def _concerned(parties: Sequence[Party], reporter: str) -> list[tuple[str, str]]:
+    """(State, role) of each State concerned other than the reporter, each named once."""
+    seen = {reporter}
+    concerned: list[tuple[str, str]] = []
+    for role in (PartyRole.HOST, PartyRole.OFFENDER, PartyRole.SENDING):
+        for party_role, code, _org in parties:
+            if party_role == role and code and code not in seen:
+                concerned.append((code, role))
+            if party_role == role and code:
+                seen.add(code)
+    return concerned

@@ -1,7 +1,7 @@
 """``mailbot forms check``: what intake would understand of a saved message's form.
 
 The message is parsed and its form read exactly as intake reads it
-(``service.prepare.read_form``), then validated against the shipped State
+(``service.reading.read_form``), then validated against the shipped State
 registry; the sender's State comes from the focal-points file.  Nothing is
 stored and no mail is sent: this is the Secretariat's and the missions' way to
 see, before sending, what the desk will make of a report.
@@ -25,7 +25,7 @@ from mailbot.domain.forms import (
 from mailbot.domain.states import StateRegistry
 from mailbot.mail.parse import parse_message
 from mailbot.service.admin import ImportError_, load_catalog, load_focal_points, load_registry
-from mailbot.service.prepare import read_form
+from mailbot.service.reading import read_form
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,37 @@
 """Handlers: what the desk does with a classified message, inside the intake transaction.
 
-Each class of mail has one handler.  A handler files what it can (through
-``service.filing``), writes outbox rows through the :class:`Mailer` and
-returns a :class:`HandlerResult` naming the status and the outcome folder.
-It never commits and never talks to the network: the intake transaction
-commits, the watcher moves the mail, the dispatcher sends.
+As ``domain.classify.RULES`` is one table of rules, :data:`HANDLERS` is one
+table of handlers: each class of mail maps to one small function.  A handler
+files what it can (through ``service.filing``), decides the mails to send
+(through the :class:`~mailbot.service.outbox.Mailer`) and returns a
+:class:`~mailbot.service.results.HandlerResult` naming the status, the
+outcome folder and those mails.  It never commits, never writes the outbox
+and never talks to the network: intake writes the mails and commits, the
+watcher moves the mail, the dispatcher sends.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mailbot.domain.types import Classification, InboundMail, MailClass
+from mailbot.domain.mails import Held, OutgoingMail, UnknownSender
+from mailbot.domain.types import (
+    Classification,
+    Folder,
+    InboundMail,
+    MailClass,
+    MessageStatus,
+    RecipientStatus,
+)
 from mailbot.mail.bounces import bounce_info
-from mailbot.service.prepare import NOT_READ, Prepared
+from mailbot.service.filing import Filing
+from mailbot.service.outbox import Mailer
+from mailbot.service.reading import FormReading
+from mailbot.service.results import HandlerResult, Handling
+from mailbot.service.secretariat import secretariat
 from mailbot.store import repo
 from mailbot.store.db import Session
 from mailbot.store.tables import InboundMessage
@@ -24,113 +39,117 @@ from mailbot.store.tables import InboundMessage
 if TYPE_CHECKING:
     from mailbot.service.app import App
 
+__all__ = ["HANDLERS", "HandlerResult", "Handlers", "Handling"]
 
-@dataclass(frozen=True)
-class HandlerResult:
-    """The status of a handled message, the folder it belongs in, and why."""
 
-    status: str  # processed | held | corrected | ignored | quarantined | duplicate
-    folder: str  # processed | quarantine | ignored
-    reason: str | None = None
-    incident_id: int | None = None
+def own_mail(desk: Handlers, msg: Handling) -> HandlerResult:
+    return HandlerResult.ignore("our own mail came back: " + ", ".join(msg.cls.rules))
 
-    @classmethod
-    def ignore(cls, reason: str, status: str = "ignored") -> HandlerResult:
-        return cls(status, "ignored", reason)
 
-    @classmethod
-    def quarantine(cls, reason: str) -> HandlerResult:
-        return cls("quarantined", "quarantine", reason)
+def auto_reply(desk: Handlers, msg: Handling) -> HandlerResult:
+    return HandlerResult.ignore("auto-submitted mail (" + ", ".join(msg.cls.rules) + "); not answered")
 
-    @classmethod
-    def processed(cls, reason: str | None = None, incident_id: int | None = None) -> HandlerResult:
-        return cls("processed", "processed", reason, incident_id)
 
-    @classmethod
-    def held(cls, reason: str, incident_id: int | None = None, folder: str = "processed") -> HandlerResult:
-        return cls("held", folder, reason, incident_id)
+def list_mail(desk: Handlers, msg: Handling) -> HandlerResult:
+    return HandlerResult.ignore("mailing-list traffic; not answered")
+
+
+def spoofed(desk: Handlers, msg: Handling) -> HandlerResult:
+    notice = desk.mailer.notify_secretariat(msg.row, "suspected spoofing: authentication "
+                                            "failed for a registered address")
+    return HandlerResult.held("suspected spoofing: " + "; ".join(msg.cls.notes or msg.cls.rules),
+                              folder=Folder.QUARANTINE, mails=[notice])
+
+
+def correspondence(desk: Handlers, msg: Handling) -> HandlerResult:
+    """Letters on which the desk is copied: filed by reference or thread, never answered."""
+    incident = desk.filing.correlate(msg.session, msg.mail, msg.row)
+    if incident is None:
+        return HandlerResult.held("correspondence that matches no incident; for review")
+    return HandlerResult.processed(f"correspondence filed on {incident.reference}",
+                                   incident_id=incident.id)
+
+
+def state_mail(desk: Handlers, msg: Handling) -> HandlerResult:
+    return desk.filing.state_mail(msg)
+
+
+def unknown(desk: Handlers, msg: Handling) -> HandlerResult:
+    mails = []
+    if msg.mail.from_addr:
+        mails.append(desk.mailer.reply(UnknownSender(), msg.row, msg.mail, lang="en"))
+    incident = desk.filing.correlate(msg.session, msg.mail, msg.row)
+    return HandlerResult.held("unknown sender: not registered for any State; for review",
+                              incident_id=incident.id if incident else None, mails=mails)
+
+
+def bounce(desk: Handlers, msg: Handling) -> HandlerResult:
+    """A delivery status notification: each failed recipient of our mails is recorded."""
+    raw = desk.app.blobs.get(msg.row.content_hash)
+    domain = re.escape(desk.app.settings.desk.msgid_domain.encode())
+    ours = set(re.findall(rb"<[^<>\s]+@" + domain + rb">", raw))
+    originals = repo.find_outbox_by_message_ids(msg.session, [m.decode() for m in ours])
+    matched: list[str] = []
+    temporary = set(bounce_info(raw).temporary)
+    for address in msg.cls.bounced:
+        repo.record_bounce(msg.session, address, address not in temporary, msg.now)
+        for out in originals:
+            for rec in out.results:
+                if rec.address == address:
+                    rec.status, rec.updated_at = RecipientStatus.BOUNCED, msg.now
+                    rec.detail = f"bounce message {msg.row.id}"
+                    matched.append(f"{out.kind}:{out.key}")
+    reason = f"bounce for {', '.join(msg.cls.bounced) or 'unknown recipients'}"
+    if not matched:
+        return HandlerResult.processed(reason)
+    reason += "; delivery failed for " + ", ".join(sorted(set(matched)))
+    incident_ids = {o.incident_id for o in originals if o.incident_id}
+    return HandlerResult.processed(reason, incident_id=min(incident_ids) if incident_ids else None)
+
+
+Handler = Callable[["Handlers", Handling], HandlerResult]
+
+#: The handler of each class of mail.
+HANDLERS: dict[MailClass, Handler] = {
+    MailClass.OWN: own_mail,
+    MailClass.BOUNCE: bounce,
+    MailClass.AUTO_REPLY: auto_reply,
+    MailClass.LIST: list_mail,
+    MailClass.SPOOFED: spoofed,
+    MailClass.CORRESPONDENCE: correspondence,
+    MailClass.SECRETARIAT: secretariat,
+    MailClass.STATE: state_mail,
+    MailClass.UNKNOWN: unknown,
+}
 
 
 class Handlers:
-    """Dispatch a classified message to the handler for its class."""
+    """Hands a classified message to the handler for its class (:data:`HANDLERS`)."""
 
     def __init__(self, app: App) -> None:
-        from mailbot.service.filing import Filing
-        from mailbot.service.outbox import Mailer
-
         self.app = app
         self.mailer = Mailer(app)
         self.filing = Filing(app, self.mailer)
 
     def handle(self, session: Session, row: InboundMessage, mail: InboundMail,
-               cls: Classification, now: datetime, prepared: Prepared | None = None) -> HandlerResult:
-        """``prepared``: the message as read ahead, whose form (when read) is not read again."""
-        kind = cls.kind
-        if kind is MailClass.OWN:
-            return HandlerResult.ignore("our own mail came back: " + ", ".join(cls.rules))
-        if kind is MailClass.AUTO_REPLY:
-            return HandlerResult.ignore("auto-submitted mail (" + ", ".join(cls.rules) + "); not answered")
-        if kind is MailClass.LIST:
-            return HandlerResult.ignore("mailing-list traffic; not answered")
-        if kind is MailClass.BOUNCE:
-            return self.bounce(session, row, mail, cls, now)
-        if kind is MailClass.SPOOFED:
-            self.mailer.notify_secretariat(session, row, "suspected spoofing: authentication "
-                                           "failed for a registered address", now)
-            return HandlerResult.held("suspected spoofing: " + "; ".join(cls.notes or cls.rules),
-                                      folder="quarantine")
-        if kind is MailClass.CORRESPONDENCE:
-            return self.filing.correspondence(session, row, mail, cls, now)
-        if kind is MailClass.SECRETARIAT:
-            return self.filing.secretariat(session, row, mail, cls, now)
-        if kind is MailClass.STATE:
-            form = prepared.form if prepared is not None and prepared.form_read else NOT_READ
-            return self.filing.state_mail(session, row, mail, cls, now, form)
-        return self.unknown(session, row, mail, cls, now)
+               cls: Classification, now: datetime,
+               reading: FormReading | None = None) -> HandlerResult:
+        """``reading``: the message's form as read ahead, which is not read again."""
+        return HANDLERS[cls.kind](self, Handling(session, row, mail, cls, now, reading))
 
     def quarantined(self, session: Session, row: InboundMessage, mail: InboundMail | None,
-                    cls: Classification | None, sender_reason: str, reason: str,
-                    now: datetime) -> None:
+                    cls: Classification | None, sender_reason: str, reason: str
+                    ) -> list[OutgoingMail]:
         """Tell the Secretariat of a quarantined mail, and the sender what to fix when we may."""
-        self.mailer.notify_secretariat(session, row, reason, now, status="quarantined")
+        mails = [self.mailer.notify_secretariat(row, reason, status=MessageStatus.QUARANTINED)]
         if mail is None or cls is None or not cls.answerable or not mail.from_addr:
-            return
+            return mails
         if cls.kind is MailClass.SPOOFED:
-            return
+            return mails
         lang = "en"
         if cls.state_code:
             state = repo.get_state(session, cls.state_code)
             lang = state.language if state else "en"
-        self.mailer.reply(session, "held", row, mail, now, lang=lang, state_code=cls.state_code,
-                          context={"reason": sender_reason})
-
-    def unknown(self, session: Session, row: InboundMessage, mail: InboundMail,
-                cls: Classification, now: datetime) -> HandlerResult:
-        if mail.from_addr:
-            self.mailer.reply(session, "unknown_sender", row, mail, now, lang="en", context={})
-        incident = self.filing.correlate(session, mail, row)
-        return HandlerResult.held("unknown sender: not registered for any State; for review",
-                                  incident_id=incident.id if incident else None)
-
-    def bounce(self, session: Session, row: InboundMessage, mail: InboundMail,
-               cls: Classification, now: datetime) -> HandlerResult:
-        raw = self.app.blobs.get(row.content_hash)
-        ours = set(re.findall(rb"<[^<>\s]+@" + re.escape(self.app.settings.desk.msgid_domain.encode())
-                               + rb">", raw))
-        originals = repo.find_outbox_by_message_ids(session, [m.decode() for m in ours])
-        matched: list[str] = []
-        temporary = set(bounce_info(raw).temporary)
-        for address in cls.bounced:
-            repo.record_bounce(session, address, address not in temporary, now)
-            for out in originals:
-                for rec in out.results:
-                    if rec.address == address:
-                        rec.status, rec.detail, rec.updated_at = "bounced", f"bounce message {row.id}", now
-                        matched.append(f"{out.kind}:{out.key}")
-        reason = f"bounce for {', '.join(cls.bounced) or 'unknown recipients'}"
-        if matched:
-            reason += "; delivery failed for " + ", ".join(sorted(set(matched)))
-            incident_ids = {o.incident_id for o in originals if o.incident_id}
-            if incident_ids:
-                return HandlerResult.processed(reason, incident_id=min(incident_ids))
-        return HandlerResult.processed(reason)
+        mails.append(self.mailer.reply(Held(sender_reason), row, mail, lang=lang,
+                                       state_code=cls.state_code))
+        return mails

@@ -3,12 +3,14 @@
 For every message the watcher hands over, in this order: store the raw
 bytes in the blob store; record the message (Message-ID or content hash,
 UIDVALIDITY + UID); parse; classify with the rule table; hand it to the
-handler for its class (which files it and writes any outbox rows); commit.
-Only after the commit does the caller move the message to the folder of its
-outcome.  A message seen again (after a crash, a restart, a UIDVALIDITY
-change or a double delivery) is recognised and not filed again.  Anything
-that fails is quarantined with its reason; one bad message never stops the
-others.
+handler for its class (``service.handlers``), which files it and decides the
+mails to send; write those mails to the outbox (``service.queueing``);
+commit.  A focal point's form is read by filing (``service.reading``) unless
+the parse-ahead worker read it already.  Only after the commit does the
+caller move the message to the folder of its outcome.  A message seen again
+(after a crash, a restart, a UIDVALIDITY change or a double delivery) is
+recognised and not filed again.  Anything that fails is quarantined with its
+reason; one bad message never stops the others.
 """
 
 from __future__ import annotations
@@ -19,24 +21,28 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mailbot.domain.attachments import judge
 from mailbot.domain.classify import classify
-from mailbot.domain.types import Classification, InboundMail, MailContext
+from mailbot.domain.types import Classification, Folder, InboundMail, MailContext, MessageStatus
 from mailbot.mail.bounces import bounce_info
 from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service.app import App
-from mailbot.service.handlers import HandlerResult, Handlers
-from mailbot.service.prepare import Prepared
+from mailbot.service.handlers import Handlers
+from mailbot.service.queueing import Outbox
+from mailbot.service.results import HandlerResult
 from mailbot.store import repo
 from mailbot.store.blobs import safe_filename
 from mailbot.store.db import Session, transaction
 from mailbot.store.tables import AttachmentRecord, InboundMessage
 
+if TYPE_CHECKING:
+    from mailbot.service.prepare import Prepared
+
 log = logging.getLogger("mailbot.intake")
 
-PROCESSED, QUARANTINE, IGNORED = "processed", "quarantine", "ignored"
-REPLAYABLE = ("quarantined", "held")
+REPLAYABLE = (MessageStatus.QUARANTINED, MessageStatus.HELD)
 CONTEXT_TTL = 10.0  # seconds the registered addresses are cached for classification
 
 
@@ -58,7 +64,7 @@ class Outcome:
 
     row_id: int
     status: str
-    folder: str  # processed | quarantine | ignored
+    folder: str  # a Folder: processed | quarantine | ignored
     classification: str | None
     repeated: bool = False  # seen before: nothing was filed this time
     reason: str | None = None
@@ -83,6 +89,7 @@ class Intake:
         self.app = app
         self.settings = app.settings
         self.handlers = handlers or Handlers(app)
+        self.outbox = Outbox(app)
         self.clock = clock or utcnow
         self._context: tuple[float, MailContext] | None = None
         #: fsync each blob as it is written; the watcher turns this off and calls
@@ -143,17 +150,9 @@ class Intake:
                  prepared: Prepared | None = None) -> Outcome:
         with transaction(self.app.sessions) as session:
             seen = repo.status_at(session, fetched.mailbox, fetched.uidvalidity, fetched.uid)
-            if seen is not None and seen[1] != "received":
+            if seen is not None and seen[1] != MessageStatus.RECEIVED:
                 return self._outcome(self._row(session, seen[0]), repeated=True)
-            mail: InboundMail | None
-            parse_error: str | None = None
-            if prepared is not None:
-                mail, parse_error = prepared.mail, prepared.parse_error
-            else:
-                try:
-                    mail = parse_message(fetched.raw)
-                except ParseError as exc:
-                    mail, parse_error = None, str(exc)
+            mail, parse_error = self._parsed(fetched, prepared)
             key = (mail.message_id if mail and mail.message_id else None) or f"sha256:{digest}"
             priors = repo.hashes_by_key(session, key)
             for prior_id, prior_hash in priors:
@@ -162,53 +161,80 @@ class Intake:
             # classified before the row is written, so that it is written once
             cls = (self._classify(session, mail, fetched.raw, prepared)
                    if mail is not None and not priors else None)
-            row = repo.record_message(session, {
-                "message_key": key,
-                "message_id": mail.message_id if mail else None,
-                "content_hash": digest,
-                "size": fetched.size,
-                "from_addr": mail.from_addr if mail else "",
-                "subject": (mail.subject if mail else "")[:2000],
-                "sent_date": mail.date if mail else None,
-                "in_reply_to": mail.in_reply_to if mail else None,
-                "references": list(mail.references) if mail else [],
-                "received_at": now,
-                "status": "received",
-                "attempts": 1,
-                "folder": None, "reason": None, "error": None, "incident_id": None,
-                "duplicate_of_id": None, "processed_at": None,
-                "classification": cls.kind.value if cls else None,
-                "rules": list(cls.rules) if cls else [],
-                "notes": list(cls.notes) if cls else [],
-                "state_code": cls.state_code if cls else None,
-            }, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
+            row = self._record(session, fetched, mail, key, digest, cls, now)
             if priors:
                 return self._finish(session, row, HandlerResult.ignore(
                     f"duplicate Message-ID {key} with different content (first seen as "
-                    f"message {priors[0][0]}); not filed again", status="duplicate"),
+                    f"message {priors[0][0]}); not filed again", status=MessageStatus.DUPLICATE),
                     None, now, duplicate_of=priors[0][0])
             if mail is None or cls is None:
                 reason = f"parse failure: {parse_error}"
-                self.handlers.quarantined(session, row, None, None, reason, reason, now)
-                return self._finish(session, row, HandlerResult.quarantine(reason), None, now)
-            if fetched.oversized:
-                limit = self.settings.mailbox.max_message_size
-                reason = (f"message of {fetched.size} bytes exceeds the limit of {limit} bytes; "
-                          "kept in the quarantine folder, only its header was read")
-                self.handlers.quarantined(session, row, mail, cls, "too_large", reason, now)
-                return self._finish(session, row, HandlerResult.quarantine(reason), cls, now)
-            stored = (prepared.attachment_digests
-                      if prepared is not None and not self.durable else None)
-            blocked = self._store_attachments(session, row, mail, stored)
-            if blocked:
-                reason = "; ".join(blocked)
-                self.handlers.quarantined(
-                    session, row, mail, cls,
-                    f"it carries an attachment that is not accepted ({reason}); please send the "
-                    "report again without it, or as PDF, Word or image files", reason, now)
-                return self._finish(session, row, HandlerResult.quarantine(reason), cls, now)
-            result = self.handlers.handle(session, row, mail, cls, now, prepared)
-            return self._finish(session, row, result, cls, now)
+                return self._finish(session, row, self._quarantined(
+                    session, row, None, None, reason, reason), None, now)
+            return self._finish(session, row, self._handle(session, row, fetched, mail, cls, now,
+                                                           prepared), cls, now)
+
+    @staticmethod
+    def _parsed(fetched: Fetched, prepared: Prepared | None) -> tuple[InboundMail | None, str | None]:
+        """The message parsed (as read ahead, or here), or why it could not be."""
+        if prepared is not None:
+            return prepared.mail, prepared.parse_error
+        try:
+            return parse_message(fetched.raw), None
+        except ParseError as exc:
+            return None, str(exc)
+
+    @staticmethod
+    def _record(session: Session, fetched: Fetched, mail: InboundMail | None, key: str,
+                digest: str, cls: Classification | None, now: datetime) -> InboundMessage:
+        """Record the message, received and not handled yet, at its mailbox location."""
+        return repo.record_message(session, {
+            "message_key": key,
+            "message_id": mail.message_id if mail else None,
+            "content_hash": digest,
+            "size": fetched.size,
+            "from_addr": mail.from_addr if mail else "",
+            "subject": (mail.subject if mail else "")[:2000],
+            "sent_date": mail.date if mail else None,
+            "in_reply_to": mail.in_reply_to if mail else None,
+            "references": list(mail.references) if mail else [],
+            "received_at": now,
+            "status": MessageStatus.RECEIVED.value,
+            "attempts": 1,
+            "folder": None, "reason": None, "error": None, "incident_id": None,
+            "duplicate_of_id": None, "processed_at": None,
+            "classification": cls.kind.value if cls else None,
+            "rules": list(cls.rules) if cls else [],
+            "notes": list(cls.notes) if cls else [],
+            "state_code": cls.state_code if cls else None,
+        }, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
+
+    def _handle(self, session: Session, row: InboundMessage, fetched: Fetched, mail: InboundMail,
+                cls: Classification, now: datetime, prepared: Prepared | None) -> HandlerResult:
+        """A parsed, classified message: quarantined when oversized or carrying a blocked
+        attachment, else handed to the handler of its class."""
+        if fetched.oversized:
+            limit = self.settings.mailbox.max_message_size
+            reason = (f"message of {fetched.size} bytes exceeds the limit of {limit} bytes; "
+                      "kept in the quarantine folder, only its header was read")
+            return self._quarantined(session, row, mail, cls, "too_large", reason)
+        stored = (prepared.attachment_digests
+                  if prepared is not None and not self.durable else None)
+        blocked = self._store_attachments(session, row, mail, stored)
+        if blocked:
+            reason = "; ".join(blocked)
+            return self._quarantined(
+                session, row, mail, cls,
+                f"it carries an attachment that is not accepted ({reason}); please send the "
+                "report again without it, or as PDF, Word or image files", reason)
+        return self.handlers.handle(session, row, mail, cls, now,
+                                    prepared.reading if prepared is not None else None)
+
+    def _quarantined(self, session: Session, row: InboundMessage, mail: InboundMail | None,
+                     cls: Classification | None, sender_reason: str, reason: str) -> HandlerResult:
+        """Quarantine, with the notices the handlers decide."""
+        return HandlerResult.quarantine(reason, mails=self.handlers.quarantined(
+            session, row, mail, cls, sender_reason, reason))
 
     @staticmethod
     def _row(session: Session, row_id: int) -> InboundMessage:
@@ -230,7 +256,7 @@ class Intake:
         repo.add_location(session, prior, fetched.mailbox, fetched.uidvalidity, fetched.uid, now)
         outcome = self._outcome(prior, repeated=True)
         if second_copy:
-            return Outcome(row_id=prior.id, status="duplicate", folder=IGNORED,
+            return Outcome(row_id=prior.id, status=MessageStatus.DUPLICATE, folder=Folder.IGNORED,
                            classification=prior.classification, repeated=True,
                            reason="the same message delivered again; not filed again",
                            key=prior.message_key, sender=prior.from_addr)
@@ -279,6 +305,8 @@ class Intake:
 
     def _finish(self, session: Session, row: InboundMessage, result: HandlerResult,
                 cls: Classification | None, now: datetime, duplicate_of: int | None = None) -> Outcome:
+        """Queue the result's mails and record the outcome on the message."""
+        self.outbox.write(session, result.mails, now)
         repo.finish_message(session, row, status=result.status, reason=result.reason,
                             folder=result.folder, processed_at=now, duplicate_of_id=duplicate_of,
                             incident_id=row.incident_id if result.incident_id is None
@@ -287,7 +315,7 @@ class Intake:
 
     @staticmethod
     def _outcome(row: InboundMessage, repeated: bool = False) -> Outcome:
-        return Outcome(row_id=row.id, status=row.status, folder=row.folder or QUARANTINE,
+        return Outcome(row_id=row.id, status=row.status, folder=row.folder or Folder.QUARANTINE,
                        classification=row.classification, repeated=repeated, reason=row.reason,
                        key=row.message_key, sender=row.from_addr)
 
@@ -302,18 +330,19 @@ class Intake:
                 existing = [r for r in repo.messages_by_key(session, key) if r.content_hash == digest]
                 row = existing[0] if existing else InboundMessage(
                     message_key=key, content_hash=digest, size=fetched.size, received_at=now,
-                    status="received", references=[], rules=[], notes=[])
+                    status=MessageStatus.RECEIVED, references=[], rules=[], notes=[])
                 if row.id is None:
                     session.add(row)
                     session.flush()
                 repo.add_location(session, row, fetched.mailbox, fetched.uidvalidity,
                                   fetched.uid, now)
-            row.status, row.folder, row.reason = "quarantined", QUARANTINE, reason
+            row.status, row.folder, row.reason = MessageStatus.QUARANTINED, Folder.QUARANTINE, reason
             row.error = traceback.format_exc()[-4000:]
             row.processed_at = now
             try:
                 with session.begin_nested():
-                    self.handlers.quarantined(session, row, None, None, reason, reason, now)
+                    self.outbox.write(session, self.handlers.quarantined(
+                        session, row, None, None, reason, reason), now)
             except Exception:  # the notice is a courtesy; the quarantine must be recorded
                 log.exception("could not queue the quarantine notice for message %s", row.id)
             return self._outcome(row)

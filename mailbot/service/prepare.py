@@ -6,10 +6,10 @@ files the current one (:meth:`Preparer.fetch_ahead`): a worker process
 fetches those messages itself on its own read-only IMAP connection (the
 inbox examined, bodies read with ``BODY.PEEK[]``), stores their raw bytes and
 attachments, parses them (``mail.parse``) and, for a focal point's mail,
-reads the form in it (:func:`read_form`: the body, else the PDF, Word or text
-attachments).  A batch the watcher fetched itself can be handed over the same
-way (:meth:`Preparer.submit`).  Intake, on the watcher thread, takes each
-result when it reaches that message and does the rest (record, classify,
+reads the form in it with intake's own reading step (``service.reading``).
+A batch the watcher fetched itself can be handed over the same way
+(:meth:`Preparer.submit`).  Intake, on the watcher thread, takes each result
+when it reaches that message and does the rest (record, classify,
 file, commit, then the move) exactly as before.  The worker writes nothing
 but blobs to the content-addressed blob store (idempotent, and made durable
 by the batch's barrier before the mail is moved); it never touches the
@@ -45,11 +45,11 @@ from typing import IO, Any
 
 from mailbot.config import MailboxSettings
 from mailbot.domain.classify import classify
-from mailbot.domain.forms import FormCatalog, RawForm, find_form
-from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
-from mailbot.mail.formfiles import form_from_attachment
-from mailbot.mail.imap import MailboxConnection
-from mailbot.mail.parse import ParseError, html_to_text, parse_message
+from mailbot.domain.forms import FormCatalog, RawForm
+from mailbot.domain.types import Classification, InboundMail, MailContext
+from mailbot.mail.parse import ParseError, parse_message
+from mailbot.service.fetchahead import FetchRequest, _Fetcher
+from mailbot.service.reading import FormReading, read_if_state_mail
 from mailbot.store.blobs import BlobStore
 
 log = logging.getLogger("mailbot.prepare")
@@ -67,17 +67,8 @@ CHUNK = 8
 PIPE_SIZE = 1 << 20
 #: Seconds intake waits for the chunk the worker is reading right now.
 WAIT_CURRENT = 0.05
-#: Seconds the worker leaves the fetching to the watcher after its own IMAP connection failed.
-FETCH_REST = 30.0
 #: Seconds without an answer after which the worker is taken to be stuck.
 STUCK_AFTER = 60.0
-
-
-class NotRead:
-    """A message's form was not looked for yet (unlike None: looked for, none found)."""
-
-
-NOT_READ = NotRead()
 
 
 @dataclass(frozen=True)
@@ -99,18 +90,10 @@ class Prepared:
     #: request (set on taking; intake reuses the classification only under the same view)
     context: MailContext | None = None
 
-
-def read_form(mail: InboundMail, catalog: FormCatalog) -> RawForm | None:
-    """The form of a message: its body (text, then HTML), else its attachments.
-
-    Attachments are read (a PDF's page text is slow) only when the body has no form.
-    """
-    in_body = find_form(mail, catalog, [], html_to_text=html_to_text)
-    if (in_body is not None and in_body.kind is not None) or not mail.attachments:
-        return in_body
-    from_attachments = [f for a in mail.attachments
-                        if (f := form_from_attachment(a, catalog)) is not None]
-    return find_form(mail, catalog, from_attachments, html_to_text=html_to_text)
+    @property
+    def reading(self) -> FormReading | None:
+        """The form as read ahead; None when it was not looked for."""
+        return FormReading(self.form) if self.form_read else None
 
 
 def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None,
@@ -134,9 +117,10 @@ def prepare(raw: bytes, catalog: FormCatalog | None, context: MailContext | None
     stored = (tuple(blobs.put(att.data, durable=False) for att in mail.attachments)
               if blobs is not None else None)
     cls = classify(mail, context) if context is not None else None
-    if catalog is None or cls is None or cls.kind is not MailClass.STATE:
+    reading = read_if_state_mail(mail, cls, catalog)
+    if reading is None:
         return Prepared(mail, digest=digest, attachment_digests=stored, classification=cls)
-    return Prepared(mail, form_read=True, form=read_form(mail, catalog), digest=digest,
+    return Prepared(mail, form_read=True, form=reading.form, digest=digest,
                     attachment_digests=stored, classification=cls)
 
 
@@ -166,72 +150,6 @@ def _read_frame(stream: IO[bytes]) -> Any:
     if len(data) < size:
         raise EOFError
     return pickle.loads(data)  # our own child, on its own pipe
-
-
-@dataclass(frozen=True)
-class FetchRequest:
-    """Messages for the worker to fetch itself, on its own read-only IMAP connection: a
-    part of the inbox, fetched in one command and answered a chunk at a time."""
-
-    mailbox: MailboxSettings
-    uidvalidity: int
-    uids: tuple[int, ...]
-    #: (chunk id, how many of ``uids``), in order: one answer each
-    chunks: tuple[tuple[int, int], ...] = ()
-
-
-class _Fetcher:
-    """The worker's IMAP connection: opened at the first request, the inbox examined
-    (read-only: nothing the worker does changes a flag), opened again after an error."""
-
-    def __init__(self) -> None:
-        self.conn: MailboxConnection | None = None
-        self.resting_until = 0.0  # after a failure, the watcher fetches for itself a while
-
-    def fetch(self, request: FetchRequest) -> list[bytes | None]:
-        """The raw bytes of each requested UID; None for all when the mailbox is not the
-        one the watcher reads (another UIDVALIDITY) or the server fails.
-
-        A connection that has been idle may have been dropped by the server
-        meanwhile: it is opened again once at once, before giving up for a while.
-        """
-        if time.monotonic() < self.resting_until:
-            return [None] * len(request.uids)
-        if self.conn is not None:
-            try:
-                return self._fetch(request)
-            except Exception:  # dropped while idle, say: once more on a new connection
-                self.disconnect()
-        try:
-            return self._fetch(request)
-        except Exception as exc:  # the service fetches these itself
-            print(f"parse-ahead fetch failed, the service fetches for itself for "
-                  f"{FETCH_REST:.0f} s: {type(exc).__name__}: {exc}", file=sys.stderr)
-            self.disconnect()
-            self.resting_until = time.monotonic() + FETCH_REST
-            return [None] * len(request.uids)
-
-    def _fetch(self, request: FetchRequest) -> list[bytes | None]:
-        if self.conn is None:
-            conn = MailboxConnection(request.mailbox)
-            conn.connect()
-            self.conn = conn
-            info = conn.c.select_folder(request.mailbox.inbox, readonly=True)
-            conn.uidvalidity = int(info[b"UIDVALIDITY"])
-        if self.conn.uidvalidity != request.uidvalidity:
-            self.disconnect()  # examined again at the next request
-            return [None] * len(request.uids)
-        found = self.conn.c.fetch(list(request.uids), ["BODY.PEEK[]"])
-        out: list[bytes | None] = []
-        for uid in request.uids:
-            raw = found.get(uid, {}).get(b"BODY[]")
-            out.append(raw if isinstance(raw, bytes) else None)
-        return out
-
-    def disconnect(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def _prepare_chunk(raws: Sequence[bytes | None], catalog: FormCatalog, context: MailContext,

@@ -14,13 +14,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from mailbot.domain.mails import Digest, Escalation, OutgoingMail, Reminder
 from mailbot.domain.obligations import Escalate, ObligationPolicy, Remind, due_actions
+from mailbot.domain.types import MailClass, MessageStatus, OutboxStatus
 from mailbot.service.app import App
-from mailbot.service.outbox import Mailer, failure_entry, message_summary
+from mailbot.service.dispatch import failure_entry
+from mailbot.service.outbox import Mailer, message_summary
+from mailbot.service.queueing import Outbox
 from mailbot.service.registry import followup_form, registry
 from mailbot.store import repo, timeq
-from mailbot.store.db import transaction
-from mailbot.store.tables import Incident
+from mailbot.store.db import Session, transaction
+from mailbot.store.tables import InboundMessage, Incident, Obligation
 
 log = logging.getLogger("mailbot.sweep")
 
@@ -36,7 +40,7 @@ class Sweeper:
         self.policy = ObligationPolicy.from_settings(app.settings.policy)
 
     def sweep(self, now: datetime) -> int:
-        mailer = Mailer(self.app)
+        mailer, outbox = Mailer(self.app), Outbox(self.app)
         queued = 0
         with transaction(self.app.sessions) as session:
             for view, row in timeq.open_views(session):
@@ -44,42 +48,43 @@ class Sweeper:
                     incident = session.get(Incident, row.incident_id)
                     assert incident is not None
                     if isinstance(action, Remind):
-                        lang = mailer.mail_lang(action.state_code)
-                        form = followup_form(self.settings, incident.reference, action.state_code,
-                                             row.role, lang)
-                        out = mailer.queue(
-                            session, kind="reminder", key=action.key,
-                            to=repo.focal_points_of(session, action.state_code), lang=lang,
-                            now=now, state_code=action.state_code, incident=incident, cap=False,
-                            context={
-                                "paragraph": PARAGRAPH_LABEL.get(action.paragraph, action.paragraph),
-                                "due_date": row.due_at.date(),
-                                "reminder_number": action.number,
-                                "gentle": action.gentle,
-                                "outstanding": ["outcome"] if action.paragraph == "10b-final" else [],
-                                "prefilled_form": form,
-                            })
+                        mail = self._reminder(session, mailer, action, row, incident)
                         row.reminders_sent, row.last_reminded_at = action.number, now
                     else:
                         assert isinstance(action, Escalate)
-                        out = mailer.queue(
-                            session, kind="escalation", key=action.key,
-                            to=[self.settings.desk.secretariat_review], lang="en", now=now,
-                            state_code=action.state_code, incident=incident, cap=False,
-                            context={
-                                "paragraph": PARAGRAPH_LABEL.get(action.paragraph, action.paragraph),
-                                "due_date": row.due_at.date(),
-                                "reminders_sent": action.reminders_sent,
-                                "last_reminder_at": (row.last_reminded_at or now).date(),
-                                "obligation_key": action.key,
-                                "state_name": self._name(action.state_code),
-                            })
+                        mail = self._escalation(action, row, incident, now)
                         row.escalated_at = now
-                    if out:
-                        queued += 1
+                    queued += outbox.put(session, mail, now)
         if queued:
             log.info("sweep queued %d reminders/escalations", queued)
         return queued
+
+    def _reminder(self, session: Session, mailer: Mailer, action: Remind, row: Obligation,
+                  incident: Incident) -> OutgoingMail:
+        """Para 11 (d): the reminder to the State that owes the report, with its form."""
+        lang = mailer.mail_lang(action.state_code)
+        form = followup_form(self.settings, incident.reference, action.state_code, row.role, lang)
+        return OutgoingMail(
+            Reminder(paragraph=PARAGRAPH_LABEL.get(action.paragraph, action.paragraph),
+                     due_date=row.due_at.date(), reminder_number=action.number,
+                     gentle=action.gentle,
+                     outstanding=["outcome"] if action.paragraph == "10b-final" else [],
+                     prefilled_form=form),
+            key=action.key, to=repo.focal_points_of(session, action.state_code), lang=lang,
+            state_code=action.state_code, incident_id=incident.id, reference=incident.reference,
+            cap=False)
+
+    def _escalation(self, action: Escalate, row: Obligation, incident: Incident,
+                    now: datetime) -> OutgoingMail:
+        """The Secretariat's memo on a report still overdue after the last reminder."""
+        return OutgoingMail(
+            Escalation(paragraph=PARAGRAPH_LABEL.get(action.paragraph, action.paragraph),
+                       due_date=row.due_at.date(), reminders_sent=action.reminders_sent,
+                       last_reminder_at=(row.last_reminded_at or now).date(),
+                       obligation_key=action.key, state_name=self._name(action.state_code)),
+            key=action.key, to=[self.settings.desk.secretariat_review], lang="en",
+            state_code=action.state_code, incident_id=incident.id, reference=incident.reference,
+            cap=False)
 
     def _name(self, code: str) -> str:
         reg = registry(self.settings)
@@ -91,22 +96,28 @@ class Sweeper:
         with transaction(self.app.sessions) as session:
             recent = [m for m in repo.list_messages(session, None, 1000)
                       if m.processed_at and m.processed_at >= since]
-            held = [message_summary(m) for m in recent if m.status == "held"]
-            quarantined = [message_summary(m) for m in recent if m.status == "quarantined"]
-            unknown: dict[str, dict[str, object]] = {}
-            for m in recent:
-                if m.classification == "unknown" and m.from_addr:
-                    entry = unknown.setdefault(m.from_addr, {"address": m.from_addr, "count": 0,
-                                                             "last_seen": m.received_at})
-                    entry["count"] = int(str(entry["count"])) + 1
-            failed = [failure_entry(r) for r in repo.list_outbox(session, "failed", 200)
+            failed = [failure_entry(r) for r in repo.list_outbox(session, OutboxStatus.FAILED, 200)
                       if r.created_at >= since]
-            failed += [failure_entry(r) for r in repo.list_outbox(session, "held", 200)]
-            if not (held or quarantined or failed or unknown):
+            failed += [failure_entry(r) for r in repo.list_outbox(session, OutboxStatus.HELD, 200)]
+            content = Digest(
+                digest_date=now.date(),
+                held=[message_summary(m) for m in recent if m.status == MessageStatus.HELD],
+                quarantined=[message_summary(m) for m in recent
+                             if m.status == MessageStatus.QUARANTINED],
+                unknown_senders=_unknown_senders(recent), delivery_failures=failed)
+            if not (content.held or content.quarantined or failed or content.unknown_senders):
                 return False
-            out = Mailer(self.app).queue(
-                session, kind="digest", key=f"digest:{now.date().isoformat()}",
-                to=[self.settings.desk.secretariat_review], lang="en", now=now, cap=False,
-                context={"digest_date": now.date(), "held": held, "quarantined": quarantined,
-                         "unknown_senders": list(unknown.values()), "delivery_failures": failed})
-            return out
+            return Outbox(self.app).put(session, OutgoingMail(
+                content, key=f"digest:{now.date().isoformat()}",
+                to=[self.settings.desk.secretariat_review], lang="en", cap=False), now)
+
+
+def _unknown_senders(recent: list[InboundMessage]) -> list[dict[str, object]]:
+    """Each unregistered sender of ``recent`` mail: address, how many, when last."""
+    unknown: dict[str, dict[str, object]] = {}
+    for m in recent:
+        if m.classification == MailClass.UNKNOWN and m.from_addr:
+            entry = unknown.setdefault(m.from_addr, {"address": m.from_addr, "count": 0,
+                                                     "last_seen": m.received_at})
+            entry["count"] = int(str(entry["count"])) + 1
+    return list(unknown.values())

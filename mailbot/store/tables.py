@@ -27,6 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column, relationship
 
+from mailbot.domain.types import (
+    CycleStatus,
+    IncidentStatus,
+    MessageStatus,
+    ObligationStatus,
+    OutboxStatus,
+    RecipientStatus,
+    SubmissionStatus,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -78,7 +88,7 @@ class Incident(Base):
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(20), default=IncidentStatus.OPEN.value)
     occurred_on: Mapped[date | None] = mapped_column(Date)
     place: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
@@ -119,7 +129,7 @@ class Cycle(Base):
     session: Mapped[int] = mapped_column(Integer, unique=True)
     opened_at: Mapped[datetime]
     deadline: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(20), default=CycleStatus.OPEN.value)
     circular_sent_at: Mapped[datetime | None]
 
 
@@ -142,7 +152,7 @@ class InboundMessage(Base):
     rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
     notes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     state_code: Mapped[str | None] = mapped_column(ForeignKey("states.code"))
-    status: Mapped[str] = mapped_column(String(20), default="received")
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.RECEIVED.value)
     # received | processed | held | quarantined | ignored | duplicate
     folder: Mapped[str | None] = mapped_column(String(200))  # the outcome folder
     reason: Mapped[str | None] = mapped_column(Text)
@@ -204,7 +214,7 @@ class Submission(Base):
     extra_lines: Mapped[list[Any]] = mapped_column(JSON, default=list)
     circulation: Mapped[str] = mapped_column(String(20))  # circulate | confidential | pending
     circulation_defaulted: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="accepted")  # accepted | held
+    status: Mapped[str] = mapped_column(String(20), default=SubmissionStatus.ACCEPTED.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime]
@@ -222,7 +232,7 @@ class Obligation(Base):
     role: Mapped[str] = mapped_column(String(20))  # host | offender
     gentle: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | fulfilled | waived
+    status: Mapped[str] = mapped_column(String(20), default=ObligationStatus.OPEN.value)
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     last_reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
@@ -255,7 +265,7 @@ class OutboxMessage(Base):
     auto_submitted: Mapped[str] = mapped_column(String(20), default="auto-generated")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     # both looked up through ix_outbox_due (below), which status leads
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING.value)
     # pending | sending | sent | failed | held
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -282,7 +292,7 @@ class OutboxRecipient(Base):
     # looked up through uq_outbox_recipients_addr, which it leads
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
     address: Mapped[str] = mapped_column(String(320))
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=RecipientStatus.PENDING.value)
     # pending | sent | refused | bounced
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -164,7 +164,7 @@ def folder_counts(settings: Settings) -> dict[str, int]:
 
 def test_a_connection_dropped_while_idle_is_opened_again_at_once(
         loaded: tuple[Settings, App, list[bytes]]) -> None:
-    from mailbot.service.prepare import FetchRequest, _Fetcher
+    from mailbot.service.fetchahead import FetchRequest, _Fetcher
 
     settings, _app, _raws = loaded
     conn, uids, _sizes = inbox(settings)

@@ -23,10 +23,13 @@ from desk_app import desk_app
 from sqlalchemy import select
 
 from mailbot.domain.forms import FormKind, render_blank
+from mailbot.domain.mails import Circular, OutgoingMail
 from mailbot.service.app import App
 from mailbot.service.intake import Fetched, Intake, Outcome
 from mailbot.service.outbox import Dispatcher, Mailer
+from mailbot.service.queueing import Outbox
 from mailbot.service.registry import catalog
+from mailbot.service.rendering import MailRenderer
 from mailbot.store.tables import Incident, OutboxMessage, Submission
 
 NOW = datetime(2026, 11, 27, 12, 0)
@@ -85,7 +88,7 @@ def mails(app: App) -> list[tuple[OutboxMessage, str]]:
     out = []
     with app.sessions() as session:
         for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)):
-            msg = email.message_from_bytes(Mailer(app).render_row(row), policy=email.policy.default)
+            msg = email.message_from_bytes(MailRenderer(app).render_row(row), policy=email.policy.default)
             assert isinstance(msg, EmailMessage)
             parts = [str(p.get_content()) for p in msg.walk() if p.get_content_maintype() == "text"]
             out.append((row, str(msg["Subject"]) + "\n" + "\n".join(parts)))
@@ -207,12 +210,12 @@ def test_circulation_withdrawn_after_its_claim_is_not_sent(app: App) -> None:
 
 
 def test_daily_cap_counts_answers_not_the_notes_a_state_receives(app: App) -> None:
-    mailer = Mailer(app)
+    outbox = Outbox(app)
     with app.sessions.begin() as session:
         for i in range(app.settings.policy.daily_cap_per_address + 5):
-            mailer.queue(session, kind="circular", key=f"circular:{i}:FRA", to=[FRA], lang="en",
-                         now=NOW, cap=False, context={"cycle": "2025-2027", "ga_session": 82,
-                                                      "deadline": NOW.date(), "blank_forms": []})
+            outbox.put(session, OutgoingMail(
+                Circular(cycle="2025-2027", ga_session=82, deadline=NOW.date(), blank_forms=[]),
+                key=f"circular:{i}:FRA", to=[FRA], lang="en", cap=False), NOW)
     out = Sender(app).send("Hello, no form here.", "Letter")
     assert out.status == "corrected"
     with app.sessions() as session:

@@ -175,11 +175,18 @@ def test_daily_digest_once_a_day(app: App) -> None:
     sweeper = Sweeper(app)
     assert sweeper.digest(NOW) is True
     assert sweeper.digest(NOW) is False  # the same day: not again
-    from mailbot.service.outbox import Mailer
+    from mailbot.service.rendering import MailRenderer
 
     with app.sessions() as session:
         digest = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest")).one()
         assert digest.raw is None  # rendered by the dispatcher when it first claims the row
-        raw = Mailer(app).render_row(digest)
+        raw = MailRenderer(app).render_row(digest)
     assert digest.recipients == ["secretariat@example.test"]
     assert b"someone@elsewhere.example" in raw
+
+
+def test_every_class_of_mail_has_one_handler() -> None:
+    from mailbot.domain.types import MailClass
+    from mailbot.service.handlers import HANDLERS
+
+    assert set(HANDLERS) == set(MailClass)

@@ -20,7 +20,6 @@ from mailbot.domain.obligations import (
     Paragraph,
     Remind,
     Role,
-    Status,
     after_submission,
     due_actions,
     extend,
@@ -34,6 +33,7 @@ from mailbot.domain.obligations import (
     waive,
     would_send,
 )
+from mailbot.domain.types import ObligationStatus
 
 T0 = datetime(2026, 1, 10, 9, 0)
 DAY = timedelta(days=1)
@@ -41,7 +41,7 @@ POLICY = ObligationPolicy()  # 90 days, every 30 days, 3 reminders, offender gen
 
 
 def view(id: int = 1, *, state: str = "DEU", paragraph: Paragraph = "10b", role: Role = "host",
-         gentle: bool = False, due_at: datetime = T0, status: Status = "open",
+         gentle: bool = False, due_at: datetime = T0, status: ObligationStatus = ObligationStatus.OPEN,
          reminders_sent: int = 0, last_reminded_at: datetime | None = None) -> ObligationView:
     return ObligationView(id=id, incident_reference="DCM-2026-0007", state_code=state,
                           paragraph=paragraph, role=role, gentle=gentle, due_at=due_at,

@@ -26,7 +26,8 @@ from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service import prepare as prep
 from mailbot.service.app import App
 from mailbot.service.intake import Fetched, Intake
-from mailbot.service.prepare import Prepared, Preparer, read_form
+from mailbot.service.prepare import Prepared, Preparer
+from mailbot.service.reading import read_form
 from mailbot.service.registry import catalog as form_catalog
 from mailbot.store.tables import InboundMessage, OutboxMessage, Submission
 

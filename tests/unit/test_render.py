@@ -228,14 +228,6 @@ def sample_context(name: str, lang: str) -> dict[str, Any]:
             "ok": True,
             "lines": ["Incident DCM-2026-0007 closed.", "2 obligations closed."],
         },
-        "report_delivery": {
-            "cycle": "2026-2028",
-            "ga_session": 83,
-            "filename": "A-83-report.docx",
-            "addendum": False,
-            "report_count": 7,
-            "views_count": 4,
-        },
         "delivery_failure": {"failures": [FAILURE]},
     }
     return contexts[name]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from mailbot.domain.attachments import judge
 from mailbot.domain.classify import classify
 from mailbot.domain.types import Classification, Folder, InboundMail, MailContext, MessageStatus
-from mailbot.mail.bounces import bounce_info
+from mailbot.mail.bounces import bounce_info, looks_like_bounce
 from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service.app import App
 from mailbot.service.handlers import Handlers
@@ -265,7 +265,7 @@ class Intake:
     def _classify(self, session: Session, mail: InboundMail, raw: bytes,
                   prepared: Prepared | None = None) -> Classification:
         ctx = self.mail_context(session)
-        bounce = _looks_like_bounce(mail)
+        bounce = looks_like_bounce(mail)
         if (prepared is not None and prepared.classification is not None and not bounce
                 and prepared.context is ctx):
             return prepared.classification  # the worker ran the same rules on the same view
@@ -285,7 +285,9 @@ class Intake:
         total = 0
         for i, att in enumerate(mail.attachments, 1):
             name = safe_filename(att.filename, f"attachment-{i}")
-            verdict = judge(name, att.content_type, att.data,
+            # judged on the name as the sender gave it: shortening for storage could drop
+            # the very extension that makes it dangerous
+            verdict = judge(att.filename or name, att.content_type, att.data,
                             blocked_extensions=policy.blocked_extensions,
                             max_size=policy.max_attachment_size)
             total += att.size
@@ -381,10 +383,3 @@ class Intake:
                 return self._finish(session, row, HandlerResult.quarantine("; ".join(blocked)), cls, now)
             result = self.handlers.handle(session, row, mail, cls, now)
             return self._finish(session, row, result, cls, now)
-
-
-def _looks_like_bounce(mail: InboundMail) -> bool:
-    if mail.content_type == "multipart/report":
-        return True
-    sender = mail.from_addr.split("@", 1)[0]
-    return sender in ("mailer-daemon", "postmaster") or (mail.header("return-path") or "").strip() == "<>"

@@ -130,6 +130,33 @@ def test_blocked_attachment_quarantines_the_message(app: App) -> None:
         assert app.blobs.exists(att.sha256)
 
 
+@pytest.mark.parametrize(("filename", "data", "said"), [
+    ("r" * 246 + ".js", b"alert(1)", ".js"),  # judged in full, before the name is shortened
+    ("docs.zip", None, "evil.exe"),           # a ZIP inside a ZIP
+    ("invoice\u202efdp.exe", b"data", "U+202E"),
+])
+def test_hidden_executables_quarantine_the_message(app: App, filename: str, data: bytes | None,
+                                                   said: str) -> None:
+    import io
+    import zipfile
+    from email.message import EmailMessage
+
+    if data is None:
+        inner, outer = io.BytesIO(), io.BytesIO()
+        with zipfile.ZipFile(inner, "w") as z:
+            z.writestr("evil.exe", b"MZ")
+        with zipfile.ZipFile(outer, "w") as z:
+            z.writestr("inner.zip", inner.getvalue())
+        data = outer.getvalue()
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "fp.fra@example.test", "mailbot@example.test", "x"
+    msg["Message-ID"] = f"<{abs(hash(filename))}@mission.example.test>"
+    msg.set_content("see attached")
+    msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
+    out = Intake(app, clock=lambda: NOW).process(fetched(bytes(msg), 1))
+    assert out.folder == "quarantine" and said in (out.reason or "")
+
+
 def test_handler_failure_quarantines_and_replay_files_it(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     intake = Intake(app, clock=lambda: NOW)
     original = intake.handlers.handle

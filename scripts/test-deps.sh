@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, when it is missing:
-# Dovecot (IMAP + LMTP) and Postfix for the loopback mail stack, LibreOffice
-# Writer to prove the report's DOCX opens, and a running PostgreSQL with a
+# Dovecot (IMAP + LMTP), Postfix, OpenDKIM, OpenDMARC and Unbound for the loopback mail
+# stack, LibreOffice Writer to prove the report's DOCX opens, and a running PostgreSQL with a
 # database the tests may use (MAILBOT_TEST_PG_URL, default
 # postgresql+psycopg2://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -14,6 +14,11 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd dovecot-lmtpd)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 command -v postfix >/dev/null 2>&1 || need+=(postfix)
 command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
+# the mail stack's sender verification: OpenDKIM and OpenDMARC as milters, Unbound for DNS
+command -v opendkim >/dev/null 2>&1 || need+=(opendkim)
+command -v opendmarc >/dev/null 2>&1 || need+=(opendmarc)
+command -v unbound >/dev/null 2>&1 || need+=(unbound)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -23,7 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # the system instances are not used: the tests start their own on loopback high ports
-$SUDO systemctl disable --now postfix dovecot >/dev/null 2>&1 || true
+$SUDO systemctl disable --now postfix dovecot opendkim opendmarc unbound >/dev/null 2>&1 || true
 
 # PostgreSQL: make sure a server answers on 127.0.0.1:5432 with the test database
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

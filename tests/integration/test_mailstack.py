@@ -261,3 +261,46 @@ def test_state_codes_come_from_states_toml_or_the_fallback(
         states_file.write_text(content)
     assert load_state_codes(states_file) == expected
     assert len(FALLBACK_STATE_CODES) >= 12
+
+
+# -- sender verification: real OpenDKIM and OpenDMARC --------------------------------------
+
+
+def _received_by_the_desk(mailstack: MailStack, message: EmailMessage, **send: object) -> bytes:
+    before = len(mailstack.fetch_all(BOT_ADDRESS))
+    mailstack.send(message, str(message["From"]).rpartition("<")[2].strip(">") or "x@x.test",
+                   BOT_ADDRESS, **send)  # type: ignore[arg-type]
+    return mailstack.wait_for(BOT_ADDRESS, before + 1)[-1]
+
+
+@pytest.mark.parametrize(("sender", "dkim", "verified", "results"), [
+    (FOCAL_POINT, "", True, ("dkim=pass", "header.d=example.test", "dmarc=pass")),
+    (FOCAL_POINT, None, False, ("dkim=none", "dmarc=fail")),
+    ("intruder@evil.test", "", True, ("dkim=pass", "header.d=evil.test")),
+    (FOCAL_POINT, "evil.test", False, ("dkim=pass", "header.d=evil.test", "dmarc=fail")),
+], ids=["signed by its domain", "unsigned", "an attacker's own domain", "signed by another domain"])
+def test_the_verifiers_write_what_the_desk_reads(mailstack: MailStack, sender: str, dkim: str | None,
+                                                 verified: bool, results: tuple[str, ...]) -> None:
+    from mailbot.domain.trust import prove
+    from mailbot.mail.parse import parse_message
+
+    message = _message(sender, BOT_ADDRESS)
+    raw = _received_by_the_desk(mailstack, message, dkim=dkim)
+    mail = parse_message(raw)
+    written = " ".join(mail.header_all("authentication-results"))
+    for result in results:
+        assert result in written, written
+    proof = prove(mail.headers, ["mx.example.test"], relays=["imap.example.test"])
+    assert proof.verified is verified, proof.how
+
+
+def test_a_result_written_by_the_sender_is_never_trusted(mailstack: MailStack) -> None:
+    from mailbot.domain.trust import prove
+    from mailbot.mail.parse import parse_message
+
+    message = _message(FOCAL_POINT, BOT_ADDRESS)
+    message["Authentication-Results"] = ("mx.example.test; dkim=pass header.d=example.test; "
+                                         "dmarc=pass header.from=example.test")
+    raw = _received_by_the_desk(mailstack, message, dkim=None)
+    proof = prove(parse_message(raw).headers, ["mx.example.test"], relays=["imap.example.test"])
+    assert not proof.verified, proof.how

@@ -108,13 +108,13 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
 
 
 def print_table(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> None:
-    """Rows as aligned columns (each at most 48 characters wide), or ``(none)``."""
+    """Rows as aligned columns (each at most 56 characters wide), or ``(none)``."""
     if not rows:
         print("(none)")
         return
     cols = list(columns) or list(rows[0])
     cells = [[cell(r.get(c)) for c in cols] for r in rows]
-    widths = [min(max(len(c), *(len(r[i]) for r in cells)), 48) for i, c in enumerate(cols)]
+    widths = [min(max(len(c), *(len(r[i]) for r in cells)), 56) for i, c in enumerate(cols)]
     print("  ".join(c.upper().replace("_", " ").ljust(w)
                     for c, w in zip(cols, widths, strict=True)).rstrip())
     for r in cells:

@@ -21,12 +21,16 @@ Sub = Any  # argparse's private _SubParsersAction
 
 
 def setup_logging(settings: Settings) -> None:
-    """Log lines on the terminal (stderr) at the configured level: the service says what it does."""
-    logging.basicConfig(
-        level=getattr(logging, settings.desk.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    """Log lines on the terminal (stderr) at the configured level: the service says what it does.
+
+    At INFO a person reads one line per message handled and per batch sent
+    (``mailbot.desk``); intake's own line per message, with its timings, shows at DEBUG.
+    """
+    level = getattr(logging, settings.desk.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    if level > logging.DEBUG:
+        logging.getLogger("mailbot.intake").setLevel(max(level, logging.WARNING))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -114,7 +118,8 @@ def cmd_states_import(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from mailbot.demo import run_demo
 
-    return run_demo(data_dir=Path(args.data_dir), reset=args.reset, scenario=args.scenario,
+    data_dir = args.data_dir or ("scenario-data" if args.scenario else "demo-data")
+    return run_demo(data_dir=Path(data_dir), reset=args.reset, scenario=args.scenario,
                     imap_port=args.imap_port, smtp_port=args.smtp_port, once=args.once)
 
 
@@ -136,7 +141,8 @@ def register(sub: Sub) -> None:
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("demo", help="run the desk on embedded mail servers with sample data")
-    p.add_argument("--data-dir", default="demo-data", help="where the demo keeps its mail and data")
+    p.add_argument("--data-dir", help="where the demo keeps its mail, data and mailbot.toml "
+                   "(default: demo-data, or scenario-data with --scenario)")
     p.add_argument("--reset", action="store_true", help="start from empty mailboxes and database")
     p.add_argument("--scenario", action="store_true",
                    help="play a short story with a fast clock: report, notice, reminder, follow-up")

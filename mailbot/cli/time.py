@@ -1,7 +1,7 @@
 """Commands about time: reporting cycles, obligations, and the Secretariat's controls on them.
 
-``obligations list`` reads as sentences ("report on measures (10 (b)), due
-6 March 2027, 1 reminder sent"); ``--json`` keeps the raw values, with the
+``obligations list`` reads in words ("report on measures (10 (b)), due
+6 March 2027", "1 reminder sent"); ``--json`` keeps the raw values, with the
 outbox key of what a sweep would send.  None of these commands sends mail
 itself, so none needs the mailbox password.
 """
@@ -41,8 +41,8 @@ def _planned(key: str | None) -> str:
 
 def obligation_line(o: dict[str, Any]) -> dict[str, Any]:
     """One obligation as a table row in words."""
-    owes = (f"{OWED.get(o['paragraph'], o['paragraph'])}, due {_day(o['due_at'])}, "
-            f"{plural(o['reminders_sent'], 'reminder')} sent")
+    owes = f"{OWED.get(o['paragraph'], o['paragraph'])}, due {_day(o['due_at'])}"
+    sent = o["reminders_sent"]
     if o["status"] == "open":
         status = "overdue" if o["overdue"] else "open"
         nxt = _planned(o["would_send"]) or (f"next step {_day(o['next_action_at'])}"
@@ -50,7 +50,8 @@ def obligation_line(o: dict[str, Any]) -> dict[str, Any]:
     else:
         status, nxt = o["status"], ""
     return {"id": o["id"], "incident": o["incident"], "state": f"{o['state']} ({o['role']})",
-            "owes": owes, "status": status, "next": nxt or "-"}
+            "owes": owes, "reminders": f"{plural(sent, 'reminder')} sent" if sent else "none sent",
+            "status": status, "next": nxt or "-"}
 
 
 def _date(text: str) -> date:
@@ -93,7 +94,7 @@ def cmd_obligations_list(args: argparse.Namespace) -> int:
     at = datetime.combine(args.at, time(12)) if args.at else utcnow()
     rows = list_obligations(app_of(args), args.overdue, at)
     emit(rows if args.json else [obligation_line(o) for o in rows], args.json,
-         ("id", "incident", "state", "owes", "status", "next"))
+         ("id", "incident", "state", "owes", "reminders", "status", "next"))
     return 0
 
 

@@ -67,6 +67,7 @@ class Service:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False  # between start and close of a pass: the worker may start
+        self._handled: list[Outcome] = []  # said at the batch's barrier, with their incidents
 
     @cached_property
     def intake(self) -> Intake:
@@ -100,7 +101,9 @@ class Service:
         return self.preparer
 
     def _barrier(self) -> None:
+        """Before the batch is moved: make it durable, then say what became of each message."""
         self.intake.barrier()
+        self._say_handled()
 
     def _fetched_ahead(self, uidvalidity: int, uid: int) -> bytes | None:
         return self.preparer.fetched(uidvalidity, uid)
@@ -129,27 +132,32 @@ class Service:
         self.stats.received += 1
         self.stats.outcomes[outcome.status] = self.stats.outcomes.get(outcome.status, 0) + 1
         if desk_log.isEnabledFor(logging.INFO):
-            self._say_handled(outcome)
+            self._handled.append(outcome)
         box = self.settings.mailbox
         return {"processed": box.processed, "quarantine": box.quarantine,
                 "ignored": box.ignored}[outcome.folder]
 
-    def _say_handled(self, outcome: Outcome) -> None:
-        """One line for a person watching: what became of the message, and where it was filed."""
+    def _say_handled(self) -> None:
+        """One line a message for a person watching: what became of it, and its incident
+        (looked up for the whole batch at once)."""
+        handled, self._handled = self._handled, []
+        if not handled:
+            return
         from mailbot.service.intake import mask
-        from mailbot.store.tables import InboundMessage, Incident
+        from mailbot.store.repo import incident_references
 
-        hide = self.settings.desk.mask_addresses
         with self.app.sessions() as session:
-            row = session.get(InboundMessage, outcome.row_id)
-            incident = session.get(Incident, row.incident_id) if row and row.incident_id else None
-        key = outcome.key
-        shown = f"<{mask(key[1:-1], hide)}>" if key.startswith("<") else mask(key, hide)
-        desk_log.info("message %s: %s (%s)%s, Message-ID %s from %s%s", outcome.row_id,
-                      outcome.status, outcome.classification or "unclassified",
-                      f", incident {incident.reference}" if incident else "", shown,
-                      mask(outcome.sender, hide) or "(no sender)",
-                      " (seen before)" if outcome.repeated else "")
+            incidents = incident_references(session, [o.row_id for o in handled])
+        hide = self.settings.desk.mask_addresses
+        for outcome in handled:
+            key = outcome.key
+            shown = f"<{mask(key[1:-1], hide)}>" if key.startswith("<") else mask(key, hide)
+            incident = incidents.get(outcome.row_id)
+            desk_log.info("message %s: %s (%s)%s, Message-ID %s from %s%s", outcome.row_id,
+                          outcome.status, outcome.classification or "unclassified",
+                          f", incident {incident}" if incident else "", shown,
+                          mask(outcome.sender, hide) or "(no sender)",
+                          " (seen before)" if outcome.repeated else "")
 
     def _batch_done(self, n: int) -> None:
         if self._loop is not None and self._wake is not None:
@@ -199,6 +207,7 @@ class Service:
         try:
             watcher.run_once()
         finally:
+            self._say_handled()
             self._close_worker()
             self.checkpointer.close()
         self.stats.reminders = self.sweep()

@@ -656,3 +656,13 @@ def list_outbox(session: Session, status: str | None = None, limit: int = 200) -
     if status:
         q = q.where(OutboxMessage.status == status)
     return list(session.scalars(q))
+
+
+def incident_references(session: Session, message_ids: Sequence[int]) -> dict[int, str]:
+    """The reference of the incident each of these messages is filed against (when it is)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(InboundMessage.id, Incident.reference)
+                           .join(Incident, Incident.id == InboundMessage.incident_id)
+                           .where(InboundMessage.id.in_(list(message_ids))))
+    return {int(message_id): str(reference) for message_id, reference in rows}

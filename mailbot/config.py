@@ -15,8 +15,6 @@ the password.  ``MAILBOT_CONFIG`` names the configuration file itself.
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
 import re
 import tomllib
@@ -266,6 +264,8 @@ def _coerce(section: str, key: str, value: Any, default: Any, from_env: bool) ->
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -291,6 +291,8 @@ def _read_secret(section: str, obj: Any) -> Any:
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``; did you mean X?`` for the closest of ``choices``, or nothing when none is close."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
     return f"; did you mean {close[0]}?" if close else ""
 

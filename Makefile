@@ -18,8 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 demo: $(VENV)/.installed
 	$(BIN)/mailbot demo
 
+# the scenario keeps its own data (scenario-data/) and picks free ports: the demo's data and a
+# running demo are left alone
 scenario: $(VENV)/.installed
-	$(BIN)/mailbot demo --reset --scenario
+	$(BIN)/mailbot demo --reset --scenario --data-dir scenario-data --imap-port 0 --smtp-port 0
 
 test: $(VENV)/.installed
 	bash scripts/test-deps.sh
@@ -36,4 +38,4 @@ bench: $(VENV)/.installed
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) var demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var demo-data scenario-data .pytest_cache .mypy_cache .ruff_cache

@@ -15,11 +15,10 @@ the password.  ``MAILBOT_CONFIG`` names the configuration file itself.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from functools import lru_cache
@@ -34,7 +33,15 @@ _ADDR_RE = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+$")
 
 
 class ConfigError(Exception):
-    """A setting is missing or wrong; the message says which key and what was expected."""
+    """Settings are missing or wrong: one line per problem, each naming the file (or the
+    environment variable), the key and what was expected."""
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(a) for a in self.args]
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,6 @@ class DeskSettings:
     focal_points_file: str = "focal_points.toml"
     forms_file: str = "forms.toml"
     instruments_file: str = "instruments.toml"
-    ratifications_file: str = "ratifications.csv"
     templates_dir: str = ""
 
 
@@ -206,42 +212,60 @@ def _expected(default: Any) -> str:
     return "a string"
 
 
-def _coerce(section: str, key: str, value: Any, default: Any, from_env: bool) -> Any:
-    """Convert ``value`` to the type of ``default`` or raise a ConfigError naming the key."""
-    where = f"{section}.{key}"
-    bad = ConfigError(f"{where}: got {value!r}, expected {_expected(default)}")
-    if isinstance(default, bool):
-        if from_env and isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise bad
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(default, int):
-        if from_env and isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if isinstance(default, tuple):
-        if from_env and isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad
-        return tuple(value)
-    if not isinstance(value, str):
-        raise bad
+class _Bad(Exception):
+    """A value that does not fit its setting's type (the caller names the key)."""
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _to_bool(value: Any, from_env: bool) -> bool:
+    if from_env and isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    if not isinstance(value, bool):
+        raise _Bad
     return value
 
 
+def _to_int(value: Any, from_env: bool) -> int:
+    if from_env and isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise _Bad from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad
+    return value
+
+
+def _to_strings(value: Any, from_env: bool) -> tuple[str, ...]:
+    if from_env and isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Bad
+    return tuple(value)
+
+
+def _to_str(value: Any, from_env: bool) -> str:
+    if not isinstance(value, str):
+        raise _Bad
+    return value
+
+
+def _coerce(section: str, key: str, value: Any, default: Any, from_env: bool) -> Any:
+    """Convert ``value`` to the type of ``default`` or raise a ConfigError naming the key."""
+    convert = (_to_bool if isinstance(default, bool) else _to_int if isinstance(default, int)
+               else _to_strings if isinstance(default, tuple) else _to_str)
+    try:
+        return convert(value, from_env)
+    except _Bad:
+        raise ConfigError(f"{section}.{key}: got {value!r}, expected {_expected(default)}") from None
+
+
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -265,63 +289,158 @@ def _read_secret(section: str, obj: Any) -> Any:
     return replace(obj, password=secret)
 
 
-def _check(settings: Settings) -> None:
-    """Cross-field checks that a type alone cannot express."""
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean X?`` for the closest of ``choices``, or nothing when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _check_servers(settings: Settings) -> list[str]:
+    problems = []
     for section in ("mailbox", "smtp"):
         obj = getattr(settings, section)
         if obj.tls not in TLS_MODES:
-            raise ConfigError(f"{section}.tls: got {obj.tls!r}, expected one of starttls, tls, none")
-        if obj.tls == "none" and not _is_loopback(obj.host):
-            raise ConfigError(
+            problems.append(f"{section}.tls: got {obj.tls!r}, expected one of starttls, tls, none")
+        elif obj.tls == "none" and not _is_loopback(obj.host):
+            problems.append(
                 f"{section}.tls: got 'none' for host {obj.host!r}; plain text is allowed only "
-                "for loopback hosts, expected starttls or tls"
-            )
+                "for loopback hosts, expected starttls or tls")
         if not 0 < obj.port < 65536:
-            raise ConfigError(f"{section}.port: got {obj.port!r}, expected a port from 1 to 65535")
+            problems.append(f"{section}.port: got {obj.port!r}, expected a port from 1 to 65535")
+    return problems
+
+
+def _check_secrets(settings: Settings) -> list[str]:
+    """What a command that connects to the mail servers needs: the login and its secrets."""
+    problems = []
     if not settings.mailbox.user:
-        raise ConfigError("mailbox.user: missing, expected the IMAP login of the desk's mailbox")
+        problems.append("mailbox.user: missing, expected the IMAP login of the desk's mailbox")
     if not settings.mailbox.password:
-        raise ConfigError(
-            "mailbox.password: missing secret, expected MAILBOT_MAILBOX__PASSWORD in the "
-            "environment or mailbox.password_file"
-        )
+        problems.append("mailbox.password: missing secret, expected MAILBOT_MAILBOX__PASSWORD in "
+                        "the environment or mailbox.password_file")
     if settings.smtp.user and not settings.smtp.password:
-        raise ConfigError(
-            "smtp.password: missing secret for smtp.user, expected MAILBOT_SMTP__PASSWORD "
-            "in the environment or smtp.password_file"
-        )
+        problems.append("smtp.password: missing secret for smtp.user, expected "
+                        "MAILBOT_SMTP__PASSWORD in the environment or smtp.password_file")
+    return problems
+
+
+def _check_desk(settings: Settings) -> list[str]:
+    problems = []
     for key, value in (("smtp.from_address", settings.smtp.from_address),
                        ("desk.secretariat_review", settings.desk.secretariat_review),
                        *((f"desk.addresses[{i}]", a) for i, a in enumerate(settings.desk.addresses))):
         if not _ADDR_RE.match(value):
-            raise ConfigError(f"{key}: got {value!r}, expected an e-mail address")
+            problems.append(f"{key}: got {value!r}, expected an e-mail address")
     if not settings.desk.addresses:
-        raise ConfigError("desk.addresses: empty, expected at least the desk's own address")
-    if settings.policy.offender_state_reminders not in ("normal", "gentle", "never"):
-        raise ConfigError(
-            f"policy.offender_state_reminders: got {settings.policy.offender_state_reminders!r}, "
-            "expected normal, gentle or never"
-        )
+        problems.append("desk.addresses: empty, expected at least the desk's own address")
     if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", settings.desk.reference_prefix):
-        raise ConfigError(
-            f"desk.reference_prefix: got {settings.desk.reference_prefix!r}, expected 2 to 10 "
-            "capital letters or digits, starting with a letter"
-        )
+        problems.append(f"desk.reference_prefix: got {settings.desk.reference_prefix!r}, expected "
+                        "2 to 10 capital letters or digits, starting with a letter")
+    return problems
+
+
+def _check_policy(policy: PolicySettings) -> list[str]:
+    problems = []
+    if policy.offender_state_reminders not in ("normal", "gentle", "never"):
+        problems.append(f"policy.offender_state_reminders: got {policy.offender_state_reminders!r}, "
+                        "expected normal, gentle or never")
     for key in ("cycle_opens_on", "cycle_deadline"):
-        value = getattr(settings.policy, key)
-        if value:
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise ConfigError(f"policy.{key}: got {value!r}, expected a date like 2028-05-15") from None
-    if bool(settings.policy.cycle_session) != bool(settings.policy.cycle_opens_on and
-                                                    settings.policy.cycle_deadline):
-        raise ConfigError("policy.cycle_session: cycle_session, cycle_opens_on and cycle_deadline "
-                          "go together; expected all three or none")
+        value = getattr(policy, key)
+        if value and not _is_date(value):
+            problems.append(f"policy.{key}: got {value!r}, expected a date like 2028-05-15")
+    if bool(policy.cycle_session) != bool(policy.cycle_opens_on and policy.cycle_deadline):
+        problems.append("policy.cycle_session: cycle_session, cycle_opens_on and cycle_deadline "
+                        "go together; expected all three or none")
     for key in ("reasonable_period_days", "reminder_interval_days", "daily_cap_per_address",
                 "max_attachment_size", "retry_base_seconds"):
-        if getattr(settings.policy, key) <= 0:
-            raise ConfigError(f"policy.{key}: got {getattr(settings.policy, key)!r}, expected > 0")
+        if getattr(policy, key) <= 0:
+            problems.append(f"policy.{key}: got {getattr(policy, key)!r}, expected > 0")
+    return problems
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check(settings: Settings, secrets: bool = True) -> list[str]:
+    """Cross-field checks that a type alone cannot express; every problem found, in order."""
+    return [*_check_servers(settings), *(_check_secrets(settings) if secrets else []),
+            *_check_desk(settings), *_check_policy(settings.policy)]
+
+
+def _file_values(section: str, cls: type, raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The values of one section of the file, each checked; problems are appended."""
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in names:
+            problems.append(f"{section}.{key}: unknown key{_did_you_mean(key, names)}")
+        elif (section, key) in _SECRETS:
+            problems.append(f"{section}.{key}: secrets do not belong in the file; set "
+                            f"{ENV_PREFIX}{section.upper()}__{key.upper()} or {section}.password_file")
+        else:
+            try:
+                values[key] = _coerce(section, key, value, getattr(defaults, key), from_env=False)
+            except ConfigError as exc:
+                problems.append(str(exc))
+    return values
+
+
+def _env_values(section: str, cls: type, environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """The values the environment gives one section (``MAILBOT_SECTION__KEY``)."""
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
+    prefix = f"{ENV_PREFIX}{section.upper()}__"
+    values: dict[str, Any] = {}
+    for env_key, env_value in environ.items():
+        if not env_key.startswith(prefix):
+            continue
+        key = env_key[len(prefix):].lower()
+        if key not in names:
+            hint = _did_you_mean(key, names)
+            problems.append(f"{env_key}: unknown key {section}.{key}{hint}")
+            continue
+        try:
+            values[key] = _coerce(section, key, env_value, getattr(defaults, key), from_env=True)
+        except ConfigError as exc:
+            problems.append(f"{env_key}: {exc}")
+    return values
+
+
+def _unknown_sections(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = [f"{name}: unknown section{_did_you_mean(name, _SECTIONS)}, expected one of "
+                f"{', '.join(_SECTIONS)}" for name in sorted(set(data) - set(_SECTIONS))]
+    for env_key in environ:
+        if env_key.startswith(ENV_PREFIX) and "__" in env_key:
+            section = env_key[len(ENV_PREFIX):].split("__", 1)[0].lower()
+            if section not in _SECTIONS:
+                problems.append(f"{env_key}: unknown section {section!r}"
+                                f"{_did_you_mean(section, _SECTIONS)}")
+    return problems
+
+
+def _section(section: str, cls: type, data: Mapping[str, Any], environ: Mapping[str, str],
+             problems: list[str]) -> Any:
+    raw = data.get(section, {})
+    if not isinstance(raw, Mapping):
+        problems.append(f"{section}: expected a table")
+        raw = {}
+    values = _file_values(section, cls, raw, problems)
+    values.update(_env_values(section, cls, environ, problems))
+    obj = cls(**values)
+    if section in ("mailbox", "smtp"):
+        try:
+            obj = _read_secret(section, obj)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return obj
 
 
 def build_settings(
@@ -329,49 +448,20 @@ def build_settings(
     environ: Mapping[str, str],
     config_file: Path,
     check: bool = True,
+    secrets: bool | None = None,
 ) -> Settings:
-    """Build settings from parsed TOML and an environment; raise ConfigError on any problem."""
-    unknown = set(data) - set(_SECTIONS)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ConfigError(f"{name}: unknown section, expected one of {', '.join(_SECTIONS)}")
-    built: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
-        raw = data.get(section, {})
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{section}: expected a table")
-        defaults = cls()
-        names = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in names:
-                raise ConfigError(f"{section}.{key}: unknown key, expected one of {', '.join(sorted(names))}")
-            if (section, key) in _SECRETS:
-                raise ConfigError(
-                    f"{section}.{key}: secrets do not belong in the file; set "
-                    f"{ENV_PREFIX}{section.upper()}__{key.upper()} or {section}.password_file"
-                )
-            values[key] = _coerce(section, key, value, getattr(defaults, key), from_env=False)
-        prefix = f"{ENV_PREFIX}{section.upper()}__"
-        for env_key, env_value in environ.items():
-            if not env_key.startswith(prefix):
-                continue
-            key = env_key[len(prefix):].lower()
-            if key not in names:
-                raise ConfigError(f"{env_key}: unknown key {section}.{key}")
-            values[key] = _coerce(section, key, env_value, getattr(defaults, key), from_env=True)
-        obj = cls(**values)
-        if section in ("mailbox", "smtp"):
-            obj = _read_secret(section, obj)
-        built[section] = obj
-    for env_key in environ:
-        if env_key.startswith(ENV_PREFIX) and "__" in env_key:
-            section = env_key[len(ENV_PREFIX):].split("__", 1)[0].lower()
-            if section not in _SECTIONS:
-                raise ConfigError(f"{env_key}: unknown section {section!r}")
+    """Build settings from parsed TOML and an environment; raise one ConfigError listing every
+    problem.  ``check`` runs the cross-field checks; ``secrets`` (default: as ``check``) also
+    demands the mailbox login and passwords, which only commands that connect need."""
+    problems = _unknown_sections(data, environ)
+    built = {section: _section(section, cls, data, environ, problems)
+             for section, cls in _SECTIONS.items()}
     settings = Settings(config_file=config_file.resolve(), **built)
     if check:
-        _check(settings)
+        problems += _check(settings, check if secrets is None else secrets)
+    if problems:
+        raise ConfigError(*(p if p.startswith(ENV_PREFIX) else f"{config_file}: {p}"
+                            for p in problems))
     return settings
 
 
@@ -387,8 +477,9 @@ def load_settings(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     check: bool = True,
+    secrets: bool | None = None,
 ) -> Settings:
-    """Read, merge and check the settings once, at start-up."""
+    """Read, merge and check the settings once, at start-up (see :func:`build_settings`)."""
     env = os.environ if environ is None else environ
     path = path or config_path(env)
     try:
@@ -398,7 +489,7 @@ def load_settings(
         raise ConfigError(f"configuration file {str(path)!r} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return build_settings(data, env, path, check=check)
+    return build_settings(data, env, path, check=check, secrets=secrets)
 
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

@@ -1,12 +1,16 @@
 """``mailbot demo``: the desk on embedded mail servers, with sample States, for a first look.
 
 Starts a pure-Python IMAP server (pymap) and an SMTP server (aiosmtpd) on
-loopback (``mail.embedded``), writes a configuration for them under the demo
-data directory, loads the States and the demo focal points, prints how to
-connect any mail client, and runs the service against them.  A second run
-reuses the data directory (``--reset`` starts afresh).  ``--scenario`` plays
-a short story with a fast clock: a State reports a violation; the desk
-acknowledges, circulates and notifies the host State; the host State is
+loopback (``mail.embedded``), writes a configuration for them as
+``mailbot.toml`` in the demo data directory (with the mailbox password in a
+file beside it), loads the States and the demo focal points, prints how to
+connect any mail client and the command that inspects the demo's data
+(``mailbot --config demo-data/mailbot.toml incidents list``), and runs the
+service against them, one line per message handled and per batch sent.  A
+second run reuses the data directory (``--reset`` starts afresh).
+``--scenario`` plays a short story with a fast clock, in its own data
+directory (``scenario-data`` by default): a State reports a violation; the
+desk acknowledges, circulates and notifies the host State; the host State is
 reminded when its follow-up is overdue; its follow-up closes the loop.
 """
 
@@ -16,9 +20,11 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import logging
 import shutil
 import signal
 import smtplib
+import sys
 import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,7 +32,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailbot.config import REPO_ROOT, Settings, build_settings
+from mailbot.config import REPO_ROOT, Settings, load_settings
 from mailbot.mail.embedded import EmbeddedMailServer
 from mailbot.service.admin import db_upgrade, import_states
 from mailbot.service.app import App, read_toml
@@ -51,17 +57,79 @@ def demo_users() -> dict[str, str]:
     return users
 
 
+DEMO_CONFIG = """\
+# The demo's configuration, written by 'mailbot demo' at each start (the ports it picked).
+# Inspect the demo's data with: mailbot --config {config} incidents list
+
+[mailbox]
+host = "127.0.0.1"
+port = {imap_port}
+tls = "none"
+user = "{bot}"
+password_file = "{password_file}"
+poll_interval = 60
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from_address = "{bot}"
+
+[storage]
+data_dir = "desk"
+
+[desk]
+states_file = "{config_dir}/states.toml"
+focal_points_file = "{config_dir}/focal_points.toml"
+forms_file = "{config_dir}/forms.toml"
+instruments_file = "{config_dir}/instruments.toml"
+
+[policy]
+retry_base_seconds = 5
+dispatch_interval = 5
+"""
+
+
+def write_demo_config(data_dir: Path, imap_port: int, smtp_port: int) -> Path:
+    """Write ``mailbot.toml`` (and the mailbox password file) in the demo's data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password_file = data_dir.resolve() / "mailbox.password"
+    password_file.write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
+    config = data_dir / "mailbot.toml"
+    config.write_text(DEMO_CONFIG.format(
+        config=config, imap_port=imap_port, smtp_port=smtp_port, bot=BOT,
+        password_file=password_file, config_dir=REPO_ROOT / "config"), encoding="utf-8")
+    return config
+
+
 def demo_settings(data_dir: Path, imap_port: int, smtp_port: int) -> Settings:
-    config = REPO_ROOT / "config" / "mailbot.toml"
-    data = {
-        "mailbox": {"host": "127.0.0.1", "port": imap_port, "tls": "none", "user": BOT,
-                    "poll_interval": 60},
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "tls": "none", "from_address": BOT},
-        "storage": {"data_dir": str(data_dir.resolve() / "desk")},
-        "policy": {"retry_base_seconds": 5, "dispatch_interval": 5},
-    }
-    env = {"MAILBOT_MAILBOX__PASSWORD": DEMO_PASSWORD}
-    return build_settings(data, env, config)
+    """The settings of the configuration the demo writes for these ports."""
+    return load_settings(write_demo_config(data_dir, imap_port, smtp_port), environ={})
+
+
+def inspect_command(config: Path) -> str:
+    """The command a person types to inspect the demo's data, as short as it can be written."""
+    script = Path(sys.executable).with_name("mailbot")
+    program = _relative(script) if script.exists() else "mailbot"
+    return f"{program} --config {_relative(config)} incidents list"
+
+
+def _relative(path: Path) -> str:
+    absolute = path.resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def show_desk_log() -> None:
+    """Print what the desk does (``mailbot.desk``: each message, each batch sent) and warnings."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  %(asctime)s  %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("mailbot.desk").setLevel(logging.INFO)
 
 
 class FastClock:
@@ -82,7 +150,9 @@ def print_connection(server: EmbeddedMailServer, settings: Settings) -> None:
     print("mailbot demo is running on embedded mail servers (loopback only).\n")
     print(f"  IMAP  {info.host}:{info.imap_port}  (plain text, no TLS)")
     print(f"  SMTP  {info.host}:{info.smtp_port}  (plain text, no TLS, no login needed)")
-    print(f"  data  {settings.data_dir}\n")
+    print(f"  data  {settings.data_dir}")
+    print(f"  configuration  {settings.config_file}\n")
+    print(f"  See what the desk filed, from another terminal:\n    {inspect_command(settings.config_file)}\n")
     print("  Mailboxes (login = address, password = demo):")
     for address in info.users:
         role = ("the desk" if address == BOT else
@@ -119,6 +189,7 @@ def run_demo(*, data_dir: Path, reset: bool, scenario: bool, imap_port: int, smt
                 return 0
             from mailbot.service.runner import Service
 
+            show_desk_log()
             asyncio.run(stopper.serve(Service(app)))
         return 0
     finally:
@@ -249,8 +320,9 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
     clock.advance(timedelta(days=60))
     stats = service.run_once()
     print(f"    60 days later: reminders queued {stats.reminders}")
-    print(f"\nThe mailboxes are left in {server.data_dir} for any mail client "
-          "(run 'mailbot demo' to serve them).")
+    print(f"\nThe mailboxes are left in {server.data_dir} for any mail client (serve them with "
+          f"'mailbot demo --data-dir {_relative(server.data_dir.parent)}'); inspect the data with\n"
+          f"  {inspect_command(app.settings.config_file)}")
     return 0
 
 

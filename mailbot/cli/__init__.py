@@ -2,18 +2,24 @@
 
 Each command group lives in its own module with a ``register(subparsers)``
 function; handlers receive the parsed arguments and return an exit code.
-Errors a user can act on (a bad setting, an unknown reference) print one
-line on stderr and exit 2; nothing prints a traceback for them.
+Errors a user can act on (bad settings, an unknown reference, a database
+without its schema) print one line each on stderr and exit 2; a listing cut
+short by its reader (``| head``) ends with one line and exit 1; nothing prints
+a traceback for them.  Command modules import what their commands use inside
+the commands, so that ``mailbot --help`` imports neither the database nor the
+mail stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
 
 from mailbot import __version__
+from mailbot.cli.common import UserError, database_problem
 from mailbot.config import ConfigError
 
 #: Command modules, in the order their commands appear in ``--help``.
@@ -26,8 +32,7 @@ MODULES = (
 )
 
 
-class UserError(Exception):
-    """Something the user can fix (bad argument, unknown reference): one line, exit 2."""
+__all__ = ["MODULES", "UserError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,9 +63,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(handler(args))
+        code = int(handler(args))
+        sys.stdout.flush()
     except (ConfigError, UserError) as exc:
-        print(f"mailbot: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"mailbot: {line}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``mailbot messages list | head``): no more output, one line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("mailbot: the output was closed before the end", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        print(f"mailbot: {problem}", file=sys.stderr)
+        return 2
+    return code

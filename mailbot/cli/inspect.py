@@ -1,71 +1,32 @@
-"""Inspection commands: messages (list, show, replay), incidents (list, show), outbox (list)."""
+"""Inspection commands: messages (list, show, replay), incidents (list, show), outbox (list).
+
+Tables show words a person reads (the parties of an incident as State codes
+and roles); ``--json`` prints the raw values the service returns.  None of
+these commands creates a database: without one they say how to make it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from mailbot.cli.core import settings_of
-from mailbot.service.app import App
+from mailbot.cli.common import app_of, emit, found
 
-T = TypeVar("T")
-
-
-def emit(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
-    """Print ``data`` as JSON, as a table (lists of dicts) or as key: value lines."""
-    if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-        return
-    if isinstance(data, list):
-        if not data:
-            print("(none)")
-            return
-        cols = list(columns) or list(data[0])
-        rows = [[_cell(d.get(c)) for c in cols] for d in data]
-        widths = [min(max(len(c), *(len(r[i]) for r in rows)), 48) for i, c in enumerate(cols)]
-        print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)))
-        for r in rows:
-            print("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
-        return
-    for key, value in data.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            print(f"{key}:")
-            for item in value:
-                print("  - " + ", ".join(f"{k}={_cell(v)}" for k, v in item.items()))
-        else:
-            print(f"{key}: {_cell(value)}")
+#: How an incident's parties read in a table: the State's role in the incident.
+PARTY_ROLES = {"reporting": "reporting", "host": "host", "sending": "sending",
+               "offender": "offender's State"}
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list | tuple):
-        return ",".join(_cell(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
-def found(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, with a lookup that finds nothing reported as one line (exit 2)."""
-    from mailbot.cli import UserError
-
-    try:
-        return fn(*args)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _app(args: argparse.Namespace) -> App:
-    return App(settings_of(args, check=False))
+def parties_text(parties: list[dict[str, Any]]) -> str:
+    """``FRA (reporting), KEN (host)``: who takes part in an incident, and how."""
+    return ", ".join(f"{p.get('state') or p.get('organization') or '?'} "
+                     f"({PARTY_ROLES.get(p['role'], p['role'])})" for p in parties)
 
 
 def cmd_messages_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_messages
 
-    emit(list_messages(_app(args), args.status, args.limit), args.json,
+    emit(list_messages(app_of(args), args.status, args.limit), args.json,
          ("id", "received_at", "from", "class", "status", "incident", "reason"))
     return 0
 
@@ -73,14 +34,14 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
 def cmd_messages_show(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import show_message
 
-    emit(found(show_message, _app(args), args.id), args.json)
+    emit(found(show_message, app_of(args), args.id), args.json)
     return 0
 
 
 def cmd_messages_replay(args: argparse.Namespace) -> int:
     from mailbot.service.runner import Service
 
-    outcome, moved = found(Service(App(settings_of(args))).replay, args.id)
+    outcome, moved = found(Service(app_of(args, connect=True)).replay, args.id)
     print(f"message {outcome.row_id}: {outcome.status} ({outcome.classification}); "
           f"{outcome.reason or ''}" + (f"; moved to {outcome.folder} on the server" if moved else ""))
     return 0
@@ -89,22 +50,27 @@ def cmd_messages_replay(args: argparse.Namespace) -> int:
 def cmd_incidents_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_incidents
 
-    emit(list_incidents(_app(args), args.limit), args.json,
-         ("reference", "status", "occurred_on", "place", "parties"))
+    rows = list_incidents(app_of(args), args.limit)
+    if not args.json:
+        rows = [{**r, "parties": parties_text(r["parties"])} for r in rows]
+    emit(rows, args.json, ("reference", "status", "occurred_on", "place", "parties"))
     return 0
 
 
 def cmd_incidents_show(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import show_incident
 
-    emit(found(show_incident, _app(args), args.reference), args.json)
+    incident = found(show_incident, app_of(args), args.reference)
+    if not args.json:
+        incident = {**incident, "parties": parties_text(incident["parties"])}
+    emit(incident, args.json)
     return 0
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_outbox
 
-    emit(list_outbox(_app(args), args.status, args.limit), args.json,
+    emit(list_outbox(app_of(args), args.status, args.limit), args.json,
          ("id", "kind", "status", "to", "attempts", "sent_at", "error"))
     return 0
 

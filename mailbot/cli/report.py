@@ -10,15 +10,22 @@ arguments, calls ``service.report`` and prints.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mailbot.cli import UserError
-from mailbot.config import config_path, load_settings
-from mailbot.domain.report import format_short_date
-from mailbot.service import report as service
-from mailbot.service.app import App
+from mailbot.cli.common import LazyChoices, UserError, app_of, plural
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+
+
+def _formats() -> tuple[str, ...]:
+    from mailbot.service.report import FORMATS
+
+    return tuple(FORMATS)
 
 
 def _iso_date(text: str) -> date:
@@ -29,7 +36,7 @@ def _iso_date(text: str) -> date:
 
 
 def _app(args: argparse.Namespace) -> App:
-    return App(load_settings(config_path(explicit=args.config), check=False))
+    return app_of(args)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -37,7 +44,7 @@ def _format(args: argparse.Namespace) -> str:
         return str(args.format)
     if args.output:
         suffix = Path(args.output).suffix.lower().lstrip(".")
-        if suffix in service.FORMATS:
+        if suffix in _formats():
             return suffix
         if suffix in ("htm", "markdown"):
             return "html" if suffix == "htm" else "md"
@@ -45,6 +52,8 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from mailbot.service import report as service
+
     fmt = _format(args)
     app = _app(args)
     try:
@@ -66,12 +75,14 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
     c = report.counts
-    print(f"{path}: {report.title.symbol}, {c.reports} reports from {c.reporting_states} States, "
-          f"views from {c.views_states} States")
+    print(f"{path}: {report.title.symbol}, {plural(c.reports, 'report')} from "
+          f"{plural(c.reporting_states, 'State')}, views from {plural(c.views_states, 'State')}")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
+    from mailbot.service import report as service
+
     app = _app(args)
     try:
         result = service.import_ratifications(app.sessions, app.settings, Path(args.file))
@@ -79,16 +90,24 @@ def _import(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     finally:
         app.close()
-    print(f"imported {result.rows} rows for {result.instruments} instruments")
+    print(f"imported {plural(result.rows, 'row')} for {plural(result.instruments, 'instrument')}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
+    from mailbot.domain.report import format_short_date
+    from mailbot.service import report as service
+
     app = _app(args)
     try:
         rows = service.list_ratifications(app.sessions, args.instrument, args.state)
     finally:
         app.close()
+    if args.json:
+        print(json.dumps([{"instrument": r.instrument_code, "state": r.state_code,
+                           "signature": r.signed_on, "consent": r.consent_on,
+                           "kind": r.consent_kind} for r in rows], indent=2, default=str))
+        return 0
     print(f"{'instrument':<14} {'state':<5} {'signature':<12} {'consent':<12} kind")
     for r in rows:
         signed = format_short_date(r.signed_on) if r.signed_on else ""
@@ -105,8 +124,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the General Assembly session the cycle reports to, e.g. 83")
     p.add_argument("--addendum", action="store_true",
                    help="the addendum (Add.1): only the submissions received after the deadline")
-    p.add_argument("--format", choices=service.FORMATS,
-                   help="output format (default: from the file name, else docx)")
+    p.add_argument("--format", choices=LazyChoices(_formats), metavar="FORMAT",
+                   help="output format: %(choices)s (default: from the file name, else docx)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output file ('-' for standard output; default: a name from the symbol)")
     p.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD",
@@ -126,4 +145,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lst = rsub.add_parser("list", help="print the table")
     lst.add_argument("--instrument", metavar="CODE", help="only this instrument, e.g. VCDR")
     lst.add_argument("--state", metavar="CODE", help="only this State, e.g. FRA")
+    lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=_list)

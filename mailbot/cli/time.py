@@ -1,4 +1,10 @@
-"""Commands about time: reporting cycles, obligations, and the Secretariat's controls on them."""
+"""Commands about time: reporting cycles, obligations, and the Secretariat's controls on them.
+
+``obligations list`` reads in words ("report on measures (10 (b)), due
+6 March 2027", "1 reminder sent"); ``--json`` keeps the raw values, with the
+outbox key of what a sweep would send.  None of these commands sends mail
+itself, so none needs the mailbox password.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,46 @@ import argparse
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from mailbot.cli.core import settings_of
-from mailbot.cli.inspect import emit, found
-from mailbot.service.app import App
+from mailbot.cli.common import UserError, app_of, emit, found, plural
 from mailbot.service.clock import utcnow
+
+#: What a State owes, by the paragraph of resolution 61/31 that asks for it.
+OWED = {"10a": "report of the violation (10 (a))",
+        "10b": "report on measures (10 (b))",
+        "10b-final": "report on the final outcome (10 (b))"}
+
+
+def _day(value: str | None) -> str:
+    """``6 March 2027`` from an ISO date or date-time, or ``-``."""
+    if not value:
+        return "-"
+    day = datetime.fromisoformat(value).date()
+    return f"{day.day} {day:%B %Y}"
+
+
+def _planned(key: str | None) -> str:
+    """What a sweep would send now, from its outbox key (``reminder:3:1@2027-03-06``)."""
+    if not key:
+        return ""
+    kind, _, rest = key.partition(":")
+    if kind == "reminder":
+        return f"reminder {rest.split('@')[0].split(':')[-1]} now"
+    return "tell the Secretariat now" if kind == "escalation" else key
+
+
+def obligation_line(o: dict[str, Any]) -> dict[str, Any]:
+    """One obligation as a table row in words."""
+    owes = f"{OWED.get(o['paragraph'], o['paragraph'])}, due {_day(o['due_at'])}"
+    sent = o["reminders_sent"]
+    if o["status"] == "open":
+        status = "overdue" if o["overdue"] else "open"
+        nxt = _planned(o["would_send"]) or (f"next step {_day(o['next_action_at'])}"
+                                            if o["next_action_at"] else "")
+    else:
+        status, nxt = o["status"], ""
+    return {"id": o["id"], "incident": o["incident"], "state": f"{o['state']} ({o['role']})",
+            "owes": owes, "reminders": f"{plural(sent, 'reminder')} sent" if sent else "none sent",
+            "status": status, "next": nxt or "-"}
 
 
 def _date(text: str) -> date:
@@ -20,30 +62,29 @@ def _date(text: str) -> date:
 
 
 def cmd_cycle_open(args: argparse.Namespace) -> int:
-    from mailbot.cli import UserError
     from mailbot.service.cycles import CycleError, open_cycle
 
-    app = App(settings_of(args))
+    app = app_of(args)
     try:
         n = open_cycle(app, args.session, args.deadline, utcnow())
     except CycleError as exc:
         raise UserError(str(exc)) from None
     print(f"cycle for session {args.session} opened (deadline {args.deadline}); "
-          f"circular note queued for {n} States")
+          f"circular note queued for {plural(n, 'State')}")
     return 0
 
 
 def cmd_cycle_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_cycles
 
-    emit(list_cycles(App(settings_of(args, check=False))), args.json)
+    emit(list_cycles(app_of(args)), args.json)
     return 0
 
 
 def cmd_cycle_show(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import show_cycle
 
-    emit(found(show_cycle, App(settings_of(args, check=False)), args.session), args.json)
+    emit(found(show_cycle, app_of(args), args.session), args.json)
     return 0
 
 
@@ -51,9 +92,9 @@ def cmd_obligations_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_obligations
 
     at = datetime.combine(args.at, time(12)) if args.at else utcnow()
-    emit(list_obligations(App(settings_of(args, check=False)), args.overdue, at), args.json,
-         ("id", "incident", "state", "paragraph", "status", "due_at", "reminders_sent",
-          "next_action_at", "would_send"))
+    rows = list_obligations(app_of(args), args.overdue, at)
+    emit(rows if args.json else [obligation_line(o) for o in rows], args.json,
+         ("id", "incident", "state", "owes", "reminders", "status", "next"))
     return 0
 
 
@@ -61,7 +102,7 @@ def cmd_obligation_control(args: argparse.Namespace) -> int:
     """``mailbot obligations extend|waive|fulfil``: the CLI twin of the mail commands."""
     from mailbot.service.commands import apply_control
 
-    app = App(settings_of(args, check=False))
+    app = app_of(args)
     by = timedelta(days=args.days) if getattr(args, "days", None) else None
     until = getattr(args, "until", None)
     print(found(lambda: apply_control(app, args.action, args.reference, args.state, by=by,

@@ -27,6 +27,9 @@ case both servers also offer STARTTLS.  Mail delivered here wakes the
 recipient's IDLE sessions at once; any other change (a MOVE by another
 client) reaches an idling client within a second, when pymap's maildir
 backend re-reads the mailbox.
+
+The pymap adjustments live in ``mail.embedded_imap``, the aiosmtpd hooks in
+``mail.embedded_smtp``; this module runs them together.
 """
 
 from __future__ import annotations
@@ -35,39 +38,37 @@ import asyncio
 import contextlib
 import fcntl
 import hmac
-import os
 import shutil
 import ssl
-import tempfile
 import threading
-import uuid
-from argparse import Namespace
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from proxyprotocol.reader import ProxyProtocolReader
-from pymap.backend.maildir import Config as MaildirConfig
-from pymap.backend.maildir import Identity, Login
-from pymap.backend.maildir import Session as MaildirSession
-from pymap.backend.maildir.io import FileWriteable
-from pymap.backend.maildir.mailbox import Message as MaildirMessage
 from pymap.backend.maildir.users import PasswordsFile, UsersFile
-from pymap.concurrent import Event, Subsystem
+from pymap.concurrent import Subsystem
 from pymap.context import subsystem as pymap_subsystem
 from pymap.imap import IMAPServer
-from pymap.interfaces.login import IdentityInterface
 from pymap.parsing.message import AppendMessage
-from pymap.parsing.specials import ExtensionOptions, SearchKey
-from pymap.selected import SelectedMailbox
+from pymap.parsing.specials import ExtensionOptions
 from pysasl.hashing import BuiltinHash
 from pysasl.prep import saslprep
+
+from mailbot.mail.embedded_imap import (
+    SERVER_NAME,
+    DeskIdentity,
+    DeskLogin,
+    NewMail,
+    QuietConfig,
+    pymap_args,
+)
+from mailbot.mail.embedded_smtp import SMTPHandler, TrackedSMTP
 
 __all__ = ["ConnectionInfo", "DeliveryError", "EmbeddedMailServer"]
 
@@ -77,7 +78,6 @@ _PYMAP_FILES: Final = ("pymap-etc-passwd", "pymap-etc-shadow", "pymap-etc-group"
 # Demo accounts on loopback, not real secrets; every LOGIN re-runs the hash,
 # so it is kept cheap (pymap's default is 500 000 rounds, ~0.3 s per login).
 _HASH_ROUNDS: Final = 1000
-_SERVER_NAME: Final = "mailbot-embedded"
 
 
 @dataclass(frozen=True)
@@ -92,202 +92,6 @@ class ConnectionInfo:
 
 class DeliveryError(Exception):
     """A message could not be put into a local mailbox."""
-
-
-def _atomic_file_write(self: FileWriteable) -> None:
-    """pymap's ``file_write``, with the temporary file beside its target.
-
-    pymap writes its metadata files (``dovecot-uidlist``, users, flags) to a
-    temporary file in the system temp directory and then renames it into the
-    maildir; that rename fails with ``EXDEV`` whenever ``/tmp`` is another
-    file system than the data directory (a tmpfs ``/tmp`` is common).
-    Creating the temporary file in the target's directory keeps the rename
-    atomic and on one file system.
-    """
-    file_path = self.get_file(self.path)
-    directory = os.path.dirname(file_path) or "."
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as tmp:
-            self.write(tmp)
-        os.replace(tmp_name, file_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    self._touched = False
-
-
-FileWriteable.file_write = _atomic_file_write  # type: ignore[method-assign]
-
-
-class _QuietConfig(MaildirConfig):
-    """pymap's maildir config with a fixed greeting (no reverse DNS lookup)."""
-
-    @property
-    def greeting(self) -> bytes:
-        return b"Server ready " + _SERVER_NAME.encode("ascii")
-
-
-class _NewMail:
-    """Wakes the IDLE sessions of a user the moment mail is delivered to them."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, Event] = {}
-
-    def event(self, user: str) -> Event:
-        """The event the next delivery to *user* will set."""
-        event = self._events.get(user)
-        if event is None:
-            event = self._events[user] = Event.for_asyncio()
-        return event
-
-    def announce(self, user: str) -> None:
-        event = self._events.pop(user, None)
-        if event is not None:
-            event.set()
-
-
-class _Session(MaildirSession):
-    """pymap's maildir session, closer to what Dovecot does for the desk.
-
-    * IDLE: pymap re-reads the idling mailbox once a second; here it also
-      wakes as soon as this server delivers mail to the user.
-    * SEARCH: pymap searches the messages the client has already been told
-      about, so a poll that only searches would never see new mail; here the
-      mailbox is re-read first (the new messages are announced by EXISTS
-      with the search result, as Dovecot does).
-    """
-
-    def __init__(self, session: MaildirSession, new_mail: _NewMail) -> None:
-        super().__init__(session.owner, session.config, session.mailbox_set, session.filter_set)
-        self._new_mail = new_mail
-
-    async def check_mailbox(
-        self,
-        selected: SelectedMailbox,
-        *,
-        wait_on: Event | None = None,
-        housekeeping: bool = False,
-    ) -> SelectedMailbox:
-        if wait_on is not None and not wait_on.is_set():
-            either = wait_on.or_event(self._new_mail.event(self.owner))
-            await either.wait(timeout=1.0)
-        return await super().check_mailbox(selected, housekeeping=housekeeping)
-
-    async def search_mailbox(
-        self, selected: SelectedMailbox, keys: frozenset[SearchKey]
-    ) -> tuple[Iterable[tuple[int, MaildirMessage]], SelectedMailbox]:
-        selected = await super().check_mailbox(selected)
-        return await super().search_mailbox(selected, keys)
-
-
-class _Identity(Identity):
-    """A maildir identity whose sessions are :class:`_Session`."""
-
-    def __init__(self, config: MaildirConfig, login: _Login, name: str, roles: Any) -> None:
-        super().__init__(config, login.tokens, name, None, roles)
-        self._new_mail = login.new_mail
-
-    @contextlib.asynccontextmanager
-    async def new_session(self) -> AsyncIterator[_Session]:
-        async with super().new_session() as session:
-            yield _Session(session, self._new_mail)
-
-
-class _Login(Login):
-    """pymap's maildir login, handing out :class:`_Identity` objects."""
-
-    def __init__(self, config: MaildirConfig, new_mail: _NewMail) -> None:
-        super().__init__(config)
-        self.new_mail = new_mail
-
-    async def authorize(self, authenticated: IdentityInterface, authzid: str) -> _Identity:
-        identity = await super().authorize(authenticated, authzid)
-        return _Identity(self.config, self, identity.name, identity.roles)
-
-
-def _pymap_args() -> Namespace:
-    """The few command-line attributes pymap's config reads outside its own CLI."""
-    return Namespace(passlib_cfg=None, proxy_protocol=None, inherited_sockets=None)
-
-
-class _SMTPHandler:
-    """aiosmtpd hooks: accept local recipients, deliver each message into their INBOX."""
-
-    def __init__(self, server: EmbeddedMailServer) -> None:
-        self._server = server
-
-    async def handle_RCPT(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        local = self._server.local_user(address)
-        if local is None:
-            _, _, domain = address.rpartition("@")
-            if domain.lower() != self._server.domain:
-                return "550 5.7.1 Relaying denied: this server delivers only to " + (
-                    self._server.domain
-                )
-            return f"550 5.1.1 <{address}>: Recipient address rejected: no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content
-        if content is None:  # pragma: no cover - aiosmtpd always sets it
-            return "451 4.3.0 No message content"
-        queue_id = uuid.uuid4().hex[:12].upper()
-        protocol = "ESMTP" if session.extended_smtp else "SMTP"
-        if session.ssl is not None:
-            protocol += "S"
-        if session.authenticated:
-            protocol += "A"
-        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        try:
-            for rcpt in envelope.rcpt_tos:
-                trace = _trace_headers(
-                    mail_from=envelope.mail_from or "",
-                    rcpt=rcpt,
-                    helo=session.host_name or "unknown",
-                    peer_ip=peer_ip,
-                    by=self._server.domain,
-                    protocol=protocol,
-                    queue_id=queue_id,
-                    now=datetime.now(UTC),
-                )
-                user = self._server.local_user(rcpt)
-                assert user is not None  # checked at RCPT time
-                await self._server.deliver(user, trace + content)
-        except Exception as exc:  # a failed append is a temporary failure
-            return f"451 4.3.0 Delivery failed: {type(exc).__name__}"
-        return f"250 2.0.0 OK: delivered as {queue_id}"
-
-
-def _trace_headers(
-    *,
-    mail_from: str,
-    rcpt: str,
-    helo: str,
-    peer_ip: str,
-    by: str,
-    protocol: str,
-    queue_id: str,
-    now: datetime,
-) -> bytes:
-    """The headers a delivering MTA prepends: Return-Path, Delivered-To, Received."""
-    lines = [
-        f"Return-Path: <{mail_from}>",
-        f"Delivered-To: {rcpt}",
-        f"Received: from {helo} ([{peer_ip}])",
-        f"\tby {by} ({_SERVER_NAME}) with {protocol} id {queue_id}",
-        f"\tfor <{rcpt}>; {format_datetime(now)}",
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
 
 
 class EmbeddedMailServer:
@@ -323,8 +127,8 @@ class EmbeddedMailServer:
                 raise ValueError(f"user {address!r} is not a plain address of {self.domain}")
         self._tls_cert = tls_cert
         self._tls_key = tls_key
-        self._config: _QuietConfig | None = None
-        self._login: _Login | None = None
+        self._config: QuietConfig | None = None
+        self._login: DeskLogin | None = None
         self._cpu_pool: ThreadPoolExecutor | None = None
         self._servers: list[asyncio.Server] = []
         self._imap_tasks: set[asyncio.Task[Any]] = set()
@@ -373,7 +177,7 @@ class EmbeddedMailServer:
             config = self._build_config()
             await self._write_users(config)
             self._config = config
-            self._login = _Login(config, _NewMail())
+            self._login = DeskLogin(config, NewMail())
             imap_port = await self._start_imap(config)
             smtp_port = await self._start_smtp()
         except BaseException:
@@ -411,7 +215,7 @@ class EmbeddedMailServer:
         started: threading.Event = threading.Event()
         outcome: list[ConnectionInfo | BaseException] = []
         thread = threading.Thread(
-            target=self._thread_main, args=(started, outcome), name=_SERVER_NAME, daemon=True
+            target=self._thread_main, args=(started, outcome), name=SERVER_NAME, daemon=True
         )
         thread.start()
         if not started.wait(timeout):
@@ -453,7 +257,7 @@ class EmbeddedMailServer:
             raise RuntimeError("the embedded mail servers are not running")
         if user is None:
             raise DeliveryError(f"no such user: {address}")
-        identity = _Identity(config, login, user, frozenset())
+        identity = DeskIdentity(config, login, user, frozenset())
         message = AppendMessage(raw, datetime.now(UTC), frozenset(), ExtensionOptions.empty())
         async with identity.new_session() as session:
             try:
@@ -510,11 +314,11 @@ class EmbeddedMailServer:
             for lock in mail_root.rglob("dovecot-uidlist.lock"):
                 lock.unlink(missing_ok=True)
 
-    def _build_config(self) -> _QuietConfig:
-        self._cpu_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=_SERVER_NAME)
+    def _build_config(self) -> QuietConfig:
+        self._cpu_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=SERVER_NAME)
         tls = self._tls_context()
-        config = _QuietConfig(
-            _pymap_args(),
+        config = QuietConfig(
+            pymap_args(),
             host=self.host,
             port=self._imap_port,
             base_dir=str(self.data_dir),
@@ -537,7 +341,7 @@ class EmbeddedMailServer:
         context.load_cert_chain(str(self._tls_cert), str(self._tls_key) if self._tls_key else None)
         return context
 
-    async def _write_users(self, config: _QuietConfig) -> None:
+    async def _write_users(self, config: QuietConfig) -> None:
         """Make pymap's users and passwords files say exactly what ``users`` says."""
         base = str(self.data_dir)
         hasher = config.hash_context
@@ -563,7 +367,7 @@ class EmbeddedMailServer:
         for address in self._users:
             self.maildir(address).parent.mkdir(parents=True, exist_ok=True)
 
-    async def _start_imap(self, config: _QuietConfig) -> int:
+    async def _start_imap(self, config: QuietConfig) -> int:
         assert self._login is not None
         imap_server = IMAPServer(self._login, config)
         tasks = self._imap_tasks
@@ -589,17 +393,17 @@ class EmbeddedMailServer:
         return int(server.sockets[0].getsockname()[1])
 
     async def _start_smtp(self) -> int:
-        handler = _SMTPHandler(self)
+        handler = SMTPHandler(self)
         tls = self._tls_context()
         loop = asyncio.get_running_loop()
         protocols = self._smtp_protocols
 
         def factory() -> SMTP:
-            smtp = _TrackedSMTP(
+            smtp = TrackedSMTP(
                 protocols,
                 handler,
                 hostname=self.domain,
-                ident=_SERVER_NAME,
+                ident=SERVER_NAME,
                 tls_context=tls,
                 auth_required=False,
                 auth_require_tls=False,
@@ -679,40 +483,6 @@ class EmbeddedMailServer:
         finally:
             await self.stop_async()
 
-
-class _TrackedSMTP(SMTP):
-    """aiosmtpd's protocol, registered in a set while connected so stop() can close it."""
-
-    def __init__(self, registry: set[SMTP], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._registry = registry
-
-    def _create_session(self) -> Session:
-        return _QuietSession(self.loop)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._registry.add(self)
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._registry.discard(self)
-        super().connection_lost(exc)
-
-
-class _QuietSession(Session):
-    """aiosmtpd's session without its deprecation warning on every successful AUTH.
-
-    aiosmtpd 1.4 itself sets the deprecated ``login_data`` after an
-    authenticator accepts a login, and logs a warning each time it does.
-    """
-
-    @property
-    def login_data(self) -> Any:
-        return self._login_data
-
-    @login_data.setter
-    def login_data(self, value: Any) -> None:
-        self._login_data = value
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

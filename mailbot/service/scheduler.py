@@ -6,46 +6,54 @@ runs once when it comes back instead of being silently dropped (APScheduler
 3.11's default grace of one second would drop it).  The jobs: the obligation
 sweep, the outbox dispatch (also woken at once after each intake batch), the
 reporting-cycle dates and the Secretariat's daily digest.  Nothing is lost
-if a job never runs: the next sweep finds the same rows due.
+if a job never runs: the next sweep finds the same rows due.  The scheduler
+knows the jobs only through :class:`Jobs`, which the running service
+(``service.runner``) provides; it imports nothing of the service.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-if TYPE_CHECKING:
-    from mailbot.service.runner import Service
+from mailbot.config import PolicySettings
 
 log = logging.getLogger("mailbot.scheduler")
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 
 
-def build_scheduler(service: Service) -> Any:
-    """An AsyncIOScheduler (on the running loop) with the desk's jobs; not yet started."""
-    from mailbot.service.cycles import open_scheduled_cycles
-    from mailbot.service.sweep import Sweeper
+class Jobs(Protocol):
+    """What the timers trigger: the running service provides these (``service.runner``)."""
 
-    policy = service.settings.policy
+    def sweep(self) -> int: ...
+
+    def digest(self) -> bool: ...
+
+    def open_cycles(self) -> int: ...
+
+    async def dispatch_all(self) -> Any: ...
+
+
+def build_scheduler(jobs: Jobs, policy: PolicySettings) -> Any:
+    """An AsyncIOScheduler (on the running loop) with the desk's jobs; not yet started."""
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
-    sweeper = Sweeper(service.app)
 
     def sweep() -> None:
-        sweeper.sweep(service.clock())
+        jobs.sweep()
 
     def digest() -> None:
-        sweeper.digest(service.clock())
+        jobs.digest()
 
     def cycles() -> None:
-        open_scheduled_cycles(service.app, service.clock())
+        jobs.open_cycles()
 
     async def dispatch() -> None:
-        await service.dispatch_all()
+        await jobs.dispatch_all()
 
     scheduler.add_job(sweep, IntervalTrigger(seconds=policy.sweep_interval), id="sweep-obligations",
                       replace_existing=True, next_run_time=_soon())

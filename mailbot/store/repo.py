@@ -468,3 +468,13 @@ def submission_outbox(session: Session, submission_id: int) -> list[OutboxMessag
             .order_by(OutboxMessage.id)
         )
     )
+
+
+def incident_references(session: Session, message_ids: Sequence[int]) -> dict[int, str]:
+    """The reference of the incident each of these messages is filed against (when it is)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(InboundMessage.id, Incident.reference)
+                           .join(Incident, Incident.id == InboundMessage.incident_id)
+                           .where(InboundMessage.id.in_(list(message_ids))))
+    return {int(message_id): str(reference) for message_id, reference in rows}

@@ -71,7 +71,6 @@ states_file = "{CONFIG / 'states.toml'}"
 focal_points_file = "{focal}"
 forms_file = "{CONFIG / 'forms.toml'}"
 instruments_file = "{CONFIG / 'instruments.toml'}"
-ratifications_file = "{CONFIG / 'ratifications.csv'}"
 
 [policy]
 retry_base_seconds = 1

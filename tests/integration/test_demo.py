@@ -195,6 +195,21 @@ def test_demo_delivers_mail_and_answers_a_report_then_stops_on_ctrl_c(demo: Demo
     assert re.search(r"\[DCM-\d{4}-\d{4}\]", acks[0]["Subject"]), acks[0]["Subject"]
     assert acks[0]["Auto-Submitted"] == "auto-replied"
 
+    # the inspection command the demo printed finds its data, from another terminal
+    command = re.search(r"^\s+(\S+ --config (\S+) incidents list)$", out, re.MULTILINE)
+    assert command is not None, out
+    assert (demo.data_dir.parent / command.group(2)).resolve() == demo.data_dir / "mailbot.toml"
+    listed = subprocess.run([sys.executable, "-m", "mailbot", *command.group(1).split()[1:]],
+                            capture_output=True, text=True, env=clean_env(),
+                            cwd=demo.data_dir.parent, timeout=60, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^DCM-\d{4}-\d{4}\s+open\s.*FRA \(reporting\), KEN \(host\)", listed.stdout,
+                     re.MULTILINE), listed.stdout
+    # and the running desk said what it did, a line per message and per batch sent
+    said = demo.read_until("outbox: sent", ANSWER_TIMEOUT)
+    assert re.search(r"message \d+: processed \(state\), incident DCM-\d{4}-\d{4}, "
+                     r"Message-ID <[^>]+> from fp\.fra@example\.test", said), said
+
     code, err = demo.stop(signal.SIGINT)
     assert code == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
@@ -228,5 +243,7 @@ def test_scenario_runs_to_the_end(tmp_path: Path) -> None:
     assert ref is not None, out
     assert "reminders queued: 2," in out  # Kenya's 10 (a) and 10 (b) reports
     assert f"{ref.group(1)} is now closed" in out
+    assert (tmp_path / "demo" / "mailbot.toml").is_file()
+    assert "--config demo/mailbot.toml incidents list" in out
     tail = out[out.index("[4]"):]
     assert re.search(r"^\s+60 days later: reminders queued 0$", tail, re.MULTILINE), out

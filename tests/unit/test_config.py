@@ -103,3 +103,31 @@ def test_states_import_names_the_bad_entry(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env)
     assert listed.returncode == 0 and "FRA  fr  France" in listed.stdout
     assert len(listed.stdout.splitlines()) == 195
+
+
+def test_every_problem_at_once_with_the_file_and_a_suggestion() -> None:
+    with pytest.raises(ConfigError) as err:
+        build({"mailbox": {"user": "x@y.z", "poll_intervall": 60, "port": "nine"},
+               "policy": {"max_reminders": "3"}})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(str(REPO_ROOT / "config" / "mailbot.toml") + ": ") for line in lines)
+    assert "mailbox.poll_intervall: unknown key; did you mean poll_interval?" in lines[0]
+    assert "mailbox.port: got 'nine'" in str(err.value)
+    assert "policy.max_reminders: got '3'" in str(err.value)
+
+
+def test_a_misspelt_environment_variable_is_named_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match=r"MAILBOT_MAILBOX__POLL_INTERVALL: unknown key "
+                                          r"mailbox.poll_intervall; did you mean poll_interval\?"):
+        build(BASE, {**ENV, "MAILBOT_MAILBOX__POLL_INTERVALL": "60"})
+
+
+def test_commands_that_only_queue_mail_need_no_secret() -> None:
+    settings = build_settings(BASE, {}, REPO_ROOT / "config" / "mailbot.toml", secrets=False)
+    assert settings.mailbox.password == ""
+    with pytest.raises(ConfigError, match=r"mailbox\.password: missing secret"):
+        build_settings(BASE, {}, REPO_ROOT / "config" / "mailbot.toml")
+    with pytest.raises(ConfigError, match=r"mailbox\.tls"):  # the other checks still run
+        build_settings({"mailbox": {"tls": "maybe"}}, {}, REPO_ROOT / "config" / "mailbot.toml",
+                       secrets=False)

@@ -1,17 +1,21 @@
 """Outgoing mail: a mail name, a language and a context become an RFC 5322 message.
 
-Place in the flow: the service decides what to send (``service.intake`` and
-the sweeps write outbox rows); to write a row it calls :meth:`Renderer.render`
-with the outbox ``kind`` as the mail name and then :func:`build_message`, and
-stores the bytes with the row.  ``service.outbox`` later sends those bytes as
-they are, so a resend is byte-for-byte the same mail with the same
-Message-ID (:func:`make_message_id` derives it from the outbox key).
+Place in the flow: the handlers decide what to send as typed values
+(``domain.mails``), the outbox writes them as rows (``service.queueing``),
+and at sending time the dispatcher (``service.dispatch`` through
+``service.rendering``) calls :meth:`Renderer.render` with the row's kind as
+the mail name and then :func:`build_message`, and keeps the bytes with the
+row, so a resend is byte-for-byte the same mail with the same Message-ID
+(:func:`make_message_id` derives it from the outbox key).
 
 Templates live by convention in ``<templates_dir>/mail/<lang>/``:
 ``<name>.subject.j2`` and ``<name>.txt.j2``, optionally ``<name>.html.j2``.
 A language without its own template falls back to English (ar, ru and zh
 today).  Values that come from senders are only ever *data* in the context:
-nothing a sender wrote is compiled as a template.
+nothing a sender wrote is compiled as a template.  What each mail's context
+holds is its content class in ``domain.mails`` (checked against the
+templates' variables by ``tests/unit/test_mails.py``), plus the fields every
+note verbale shares (``NOTE_FIELDS``) and those of an answer (``REPLY_FIELDS``).
 
 Dates, sizes and session numbers are formatted in the mail's language by the
 pure helpers below (:func:`format_date` and friends), never by the process
@@ -21,104 +25,6 @@ read through :mod:`mailbot.domain.languages`.  In templates they are the
 filters ``longdate``, ``longdatetime``, ``filesize``, ``session`` and
 ``of_state`` (which gives "of France", "de la France", "de Francia"), all
 using the language being rendered.
-
-Context each mail expects
-=========================
-
-Every **note verbale** (mails to States) needs these, besides its own:
-
-================  ==========================================================
-``note_reference``  the note's reference line, e.g. ``LA/COD/61-31/DCM-2026-0007``
-``note_date``       ``date`` of the note (printed under the closing formula)
-``state_name``      the addressee State's short name *in the mail's language*
-                    (``StateInfo.display_name(renderer.resolve_lang(name, lang))``)
-``confidential``    ``bool``: prints "Confidential" under the reference
-``observer``        optional, default false: the addressee is a non-member
-                    observer State (its head of mission is a Permanent Observer)
-================  ==========================================================
-
-Shapes used below: *pairs* is a list of ``(label, value)`` string pairs in the
-order to print; *files* is a list of ``(filename, size_in_bytes)``.
-
-=======================  ======================================================
-name                     its own variables (after the common ones)
-=======================  ======================================================
-``ack_violation``        note verbale. ``reference`` (incident, e.g. DCM-2026-0007);
-                         ``received_at`` datetime; ``summary`` pairs;
-                         ``attachments`` files; ``circulation`` one of
-                         ``circulate`` | ``circulation_defaulted`` |
-                         ``confidential`` | ``pending``; ``objection_deadline``
-                         datetime or None (required for ``circulation_defaulted``);
-                         ``follow_up_due`` date or None (when the 10 (b) reports
-                         are expected)
-``ack_follow_up``        note verbale. ``reference``; ``received_at``; ``summary``;
-                         ``attachments``; ``circulation``; ``objection_deadline``;
-                         ``outstanding``: list of codes still awaited under
-                         10 (b): ``justice`` | ``outcome`` | ``prevention``
-``ack_views``            note verbale. ``cycle`` (label, e.g. "2026-2028");
-                         ``received_at``; ``summary``; ``attachments``;
-                         ``circulation``; ``objection_deadline``
-``correction``           note verbale. ``form_kind`` (``violation`` |
-                         ``follow_up`` | ``views``); ``reference`` str or None;
-                         ``received_at``; ``original_subject``; ``problems``
-                         pairs (field label, message); ``prefilled_form`` str
-``unknown_sender``       plain letter. ``sender_address``; ``received_at``;
-                         ``original_subject``
-``held``                 note verbale when ``state_name`` is a str, a plain
-                         letter when it is None (then ``note_reference``,
-                         ``note_date`` and ``confidential`` may be None/False).
-                         ``received_at``; ``original_subject``; ``reason``: a
-                         code (``authentication`` | ``not_party`` |
-                         ``no_incident`` | ``unrecognised`` |
-                         ``attachment_blocked`` | ``too_large`` | ``daily_cap``)
-                         or free text printed as given; ``reference`` str or None
-``circulation``          note verbale (para 11 (b)). ``report_kind``
-                         (``violation`` | ``follow_up`` | ``views``);
-                         ``reporting_state`` (name in the mail's language);
-                         ``reference`` str or None (None for views);
-                         ``cycle`` str; ``communication_date`` date; ``summary``
-                         pairs; ``attachments`` list of dicts ``{"name", "size",
-                         "attached": bool}``; ``request_address`` (where to ask
-                         for attachments not attached)
-``attention``            note verbale (para 11 (c)). ``role`` (``host`` |
-                         ``offender`` | ``sending``); ``reference``;
-                         ``reporting_state``; ``communication_date`` date;
-                         ``incident_date`` date or None; ``place`` str;
-                         ``followup_form`` str; ``due_date`` date
-``reminder``             note verbale (para 11 (d)). ``reference``;
-                         ``paragraph`` (``10 (a)`` | ``10 (b)``); ``due_date``;
-                         ``reminder_number`` int (1 = first); ``gentle`` bool
-                         (offender's State: "to the extent possible");
-                         ``outstanding`` codes as for ``ack_follow_up`` (may be
-                         empty); ``prefilled_form`` str
-``escalation``           memo to the Secretariat. ``reference``; ``state_name``;
-                         ``paragraph``; ``due_date``; ``reminders_sent`` int;
-                         ``last_reminder_at`` date; ``obligation_key`` str
-``circular``             note verbale (paras 11 (a), 12). ``cycle``;
-                         ``ga_session`` int; ``deadline`` date; ``blank_forms``
-                         list of dicts ``{"title", "filename", "text"}``
-``digest``               memo. ``digest_date`` date; ``held`` and ``quarantined``:
-                         lists of dicts ``{"received_at", "from_addr",
-                         "subject", "reason", "message_key"}``;
-                         ``unknown_senders`` list of dicts ``{"address",
-                         "count", "last_seen"}``; ``delivery_failures`` list of
-                         dicts as in ``delivery_failure``
-``secretariat_notice``   memo. ``status`` (``held`` | ``quarantined``);
-                         ``received_at``; ``from_addr``; ``original_subject``;
-                         ``reason``; ``message_key``; ``state_name`` str or
-                         None; ``reference`` str or None; ``actions`` list of
-                         str (commands the officer can send)
-``command_result``       memo. ``command_subject``; ``received_at``; ``ok``
-                         bool; ``lines`` list of str
-``report_delivery``      memo. ``cycle``; ``ga_session`` int; ``filename``;
-                         ``addendum`` bool; ``report_count`` int;
-                         ``views_count`` int
-``delivery_failure``     memo. ``failures`` list of dicts ``{"recipient",
-                         "subject", "outbox_key", "error", "failed_at"}``
-=======================  ======================================================
-
-Dates are ``datetime.date`` (a ``datetime`` is accepted and printed as its
-date); ``*_at`` and ``objection_deadline`` are ``datetime`` (naive means UTC).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from mailbot.domain import commands as cmd
 from mailbot.domain import obligations as ob
 from mailbot.domain.types import InboundMail, IncidentStatus, ObligationStatus
-from mailbot.store import repo, timeq
+from mailbot.store import obligation_rows, repo
 from mailbot.store.db import Session
 from mailbot.store.tables import Incident, Obligation, OutboxMessage
 
@@ -90,7 +90,7 @@ class CommandRunner:
         if isinstance(c, cmd.Extend):
             dues = []
             for row in rows:
-                view = timeq.view_of(row, ref)
+                view = obligation_rows.view_of(row, ref)
                 if c.by is not None:
                     due = ob.extend(view, c.by, now=now)
                 elif c.until is not None:
@@ -116,7 +116,7 @@ class CommandRunner:
     def _close_if_done(session: Session, incident: Incident | None) -> None:
         if incident is not None:
             session.flush()
-            if not timeq.open_obligations(session, incident.id):
+            if not obligation_rows.open_obligations(session, incident.id):
                 incident.status = IncidentStatus.CLOSED
 
 
@@ -134,7 +134,7 @@ def _replied_obligation(session: Session, replied: list[OutboxMessage],
 
 def _one_states_open(session: Session, incident: Incident, state: str | None) -> list[Obligation]:
     """The open obligations of ``state`` (or of the one State that owes any) on ``incident``."""
-    candidates = [o for o in timeq.open_obligations(session, incident.id)
+    candidates = [o for o in obligation_rows.open_obligations(session, incident.id)
                   if state is None or o.state_code == state]
     if not candidates:
         raise LookupError(f"no open obligation on {incident.reference}"

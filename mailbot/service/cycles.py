@@ -21,7 +21,7 @@ from mailbot.service.app import App
 from mailbot.service.outbox import cycle_label
 from mailbot.service.queueing import Outbox
 from mailbot.service.registry import catalog
-from mailbot.store import repo, timeq
+from mailbot.store import cycle_rows, repo
 from mailbot.store.db import transaction
 
 FORM_KINDS = (FormKind.VIOLATION, FormKind.FOLLOW_UP, FormKind.VIEWS)
@@ -38,9 +38,9 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
     outbox = Outbox(app)
     cat = catalog(app.settings)
     with transaction(app.sessions) as session:
-        if timeq.cycle_by_session(session, number) is not None:
+        if cycle_rows.cycle_by_session(session, number) is not None:
             raise CycleError(f"a cycle for session {number} exists already")
-        cycle = timeq.add_cycle(session, number, deadline, now)
+        cycle = cycle_rows.add_cycle(session, number, deadline, now)
         queued = 0
         forms_cache: dict[str, list[tuple[str, str, bytes]]] = {}
         for state in repo.states_with_focal_points(session):
@@ -71,6 +71,6 @@ def open_scheduled_cycles(app: App, now: datetime) -> int:
     if not p.cycle_session or now.date() < date.fromisoformat(p.cycle_opens_on):
         return 0
     with app.sessions() as session:
-        if timeq.cycle_by_session(session, p.cycle_session) is not None:
+        if cycle_rows.cycle_by_session(session, p.cycle_session) is not None:
             return 0
     return open_cycle(app, p.cycle_session, date.fromisoformat(p.cycle_deadline), now)

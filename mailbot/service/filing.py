@@ -58,7 +58,7 @@ from mailbot.service.app import read_toml
 from mailbot.service.reading import read_form
 from mailbot.service.rendering import MailRenderer
 from mailbot.service.results import HandlerResult, Handling
-from mailbot.store import repo, timeq
+from mailbot.store import cycle_rows, obligation_rows, repo
 from mailbot.store.db import Session
 from mailbot.store.tables import (
     InboundMessage,
@@ -248,7 +248,7 @@ class Filing:
         A new submission is inserted at once; one taken up again on a replay (it
         was held before) is updated and flushed.
         """
-        cycle = timeq.open_cycle(session)
+        cycle = cycle_rows.open_cycle(session)
         # a replayed message that was held before: its held submission is taken up again
         # (a message handled for the first time has none)
         earlier = repo.submission_of_message(session, row.id) if row.attempts > 1 else None
@@ -359,7 +359,7 @@ class Filing:
                               "nor the State where the alleged offender is present",
                               incident_id=incident.id)
         sub = self._submission(session, row, data, state, now, incident_id=incident.id)
-        obligations = timeq.obligations_of(session, incident.id)
+        obligations = obligation_rows.obligations_of(session, incident.id)
         changes = after_submission(kind="follow_up", sender_state=state, capacity=capacity,
                                    final_outcome=bool(data.values.get("final_outcome")),
                                    open_obligations=[view for view, _ in obligations],
@@ -380,14 +380,14 @@ class Filing:
                     ob.status, ob.fulfilled_by_id = ObligationStatus.FULFILLED, sub.id
             else:
                 spec = change.spec
-                exists = timeq.obligation_for(session, incident.id, spec.state_code, spec.paragraph)
+                exists = obligation_rows.obligation_for(session, incident.id, spec.state_code, spec.paragraph)
                 if exists is None:
                     session.add(Obligation(incident_id=incident.id, state_code=spec.state_code,
                                            paragraph=spec.paragraph, role=spec.role,
                                            gentle=spec.gentle, due_at=spec.due_at,
                                            status=ObligationStatus.OPEN, created_at=now))
         session.flush()
-        if not timeq.open_obligations(session, incident.id):
+        if not obligation_rows.open_obligations(session, incident.id):
             incident.status = IncidentStatus.CLOSED
 
     # views -----------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ class Filing:
                state: str, now: datetime) -> HandlerResult:
         sub = self._submission(session, row, data, state, now)
         mails = self._after_accept(session, row, mail, data, sub, None, state, now)
-        cycle = timeq.open_cycle(session)
+        cycle = cycle_rows.open_cycle(session)
         where = f"cycle {cycle.session}" if cycle else "no open cycle"
         return HandlerResult.processed(f"views filed ({where})", mails=mails)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailbot.domain.obligations import ObligationPolicy, next_action_at, would_send
 from mailbot.service.app import App
-from mailbot.store import repo, timeq
+from mailbot.store import cycle_rows, obligation_rows, repo
 from mailbot.store.tables import InboundMessage, Incident, OutboxMessage
 
 
@@ -114,7 +114,7 @@ def show_incident(app: App, reference: str) -> dict[str, Any]:
         out["obligations"] = [{
             "id": o.id, "state": o.state_code, "paragraph": o.paragraph, "role": o.role,
             "status": o.status, "due_at": _iso(o.due_at), "reminders_sent": o.reminders_sent,
-        } for o in timeq.obligation_views(session, inc.id)]
+        } for o in obligation_rows.obligation_views(session, inc.id)]
         out["outbox"] = [{"kind": o.kind, "status": o.status, "to": list(o.recipients),
                           "state": o.state_code, "sent_at": _iso(o.sent_at)}
                          for o in repo.incident_outbox(session, inc.id)]
@@ -124,8 +124,8 @@ def show_incident(app: App, reference: str) -> dict[str, Any]:
 def list_obligations(app: App, overdue_only: bool, at: datetime) -> list[dict[str, Any]]:
     policy = ObligationPolicy.from_settings(app.settings.policy)
     with app.sessions() as session:
-        rows = timeq.all_obligations(session)
-        views = [timeq.view_of(o, ref) for o, ref in rows]
+        rows = obligation_rows.all_obligations(session)
+        views = [obligation_rows.view_of(o, ref) for o, ref in rows]
         planned = {v.id: a for v, a in would_send([v for v in views if v.status == "open"], at, policy)}
         out = []
         for v in views:
@@ -146,7 +146,7 @@ def list_obligations(app: App, overdue_only: bool, at: datetime) -> list[dict[st
 def list_cycles(app: App) -> list[dict[str, Any]]:
     with app.sessions() as session:
         out = []
-        for c in timeq.list_cycles(session):
+        for c in cycle_rows.list_cycles(session):
             out.append({"session": c.session, "status": c.status, "opened_at": _iso(c.opened_at),
                         "deadline": _iso(c.deadline), "circular_sent_at": _iso(c.circular_sent_at)})
         return out
@@ -154,11 +154,11 @@ def list_cycles(app: App) -> list[dict[str, Any]]:
 
 def show_cycle(app: App, number: int) -> dict[str, Any]:
     with app.sessions() as session:
-        c = timeq.cycle_by_session(session, number)
+        c = cycle_rows.cycle_by_session(session, number)
         if c is None:
             raise LookupError(f"no cycle for session {number}")
         subs = {f"{kind}{' (late)' if late else ''}": n
-                for (kind, late), n in timeq.cycle_submission_counts(session, c.id).items()}
+                for (kind, late), n in cycle_rows.cycle_submission_counts(session, c.id).items()}
         return {"session": c.session, "status": c.status, "opened_at": _iso(c.opened_at),
                 "deadline": _iso(c.deadline),
-                "circular_notes": timeq.circular_count(session, number), "submissions": subs}
+                "circular_notes": cycle_rows.circular_count(session, number), "submissions": subs}

@@ -36,7 +36,7 @@ from mailbot.domain.states import StateInfo
 from mailbot.domain.types import Circulation, InboundMail, MessageStatus, OutboxStatus
 from mailbot.service.dispatch import WITHDRAWN, Dispatcher, DispatchStats, failure_entry
 from mailbot.service.registry import followup_form, registry, submission_summary
-from mailbot.store import repo, timeq
+from mailbot.store import cycle_rows, repo
 from mailbot.store.db import Session
 from mailbot.store.tables import AttachmentRecord, InboundMessage, Incident, Submission
 
@@ -137,7 +137,7 @@ class Mailer:
             content = AckFollowUp(list(pairs), files, circulation, deadline, confidential,
                                   list(outstanding))
         else:
-            cycle = timeq.open_cycle(session)
+            cycle = cycle_rows.open_cycle(session)
             content = AckViews(list(pairs), files, circulation, deadline, confidential,
                                cycle_label(cycle.session) if cycle else "")
         return self.reply(content, row, mail, lang=lang, state_code=state, incident=incident,
@@ -155,7 +155,7 @@ class Mailer:
         if sub.circulation != Circulation.CIRCULATE:
             return []
         files, listing = self._circulated_files(session, sub)
-        cycle = timeq.open_cycle(session)
+        cycle = cycle_rows.open_cycle(session)
         focal = self.focal_points(session)
         states = sorted(code for code in focal if code != reporter)
         keys = {code: f"circulation:{sub.id}:{code}" for code in states}

@@ -22,7 +22,7 @@ from mailbot.service.dispatch import failure_entry
 from mailbot.service.outbox import Mailer, message_summary
 from mailbot.service.queueing import Outbox
 from mailbot.service.registry import followup_form, registry
-from mailbot.store import repo, timeq
+from mailbot.store import obligation_rows, repo
 from mailbot.store.db import Session, transaction
 from mailbot.store.tables import InboundMessage, Incident, Obligation
 
@@ -43,7 +43,7 @@ class Sweeper:
         mailer, outbox = Mailer(self.app), Outbox(self.app)
         queued = 0
         with transaction(self.app.sessions) as session:
-            for view, row in timeq.open_views(session):
+            for view, row in obligation_rows.open_views(session):
                 for action in due_actions([view], now, self.policy):
                     incident = session.get(Incident, row.incident_id)
                     assert incident is not None

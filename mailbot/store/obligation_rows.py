@@ -1,52 +1,20 @@
-"""Queries about time: open reporting cycles and the obligations States owe.
+"""Obligations in the database: what each State still owes on an incident, as domain views.
 
-Used by filing (to attach submissions to the open cycle and to update
-obligations) and by the sweep (to find what is due).  Rows are turned into
-the domain's plain ``ObligationView`` values here, so the domain never sees
-a database object.
+Used by filing (to update obligations), the sweep (to find what is due),
+commands and inspection.  Rows are turned into the domain's plain
+``ObligationView`` values here, so the domain never sees a database object.
+Nothing here commits.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.obligations import ObligationView
 from mailbot.store.direct import Direct
 from mailbot.store.repo import columns_of, load
-from mailbot.store.tables import Cycle, Incident, Obligation, OutboxMessage, Submission
-
-_OPEN_CYCLE = Direct(columns_of(Cycle).where(Cycle.status == "open")
-                     .order_by(Cycle.opened_at.desc()).limit(1))
-
-
-def open_cycle(session: Session) -> Cycle | None:
-    """The open reporting cycle (looked up once per transaction)."""
-    if "open_cycle" not in session.info:
-        found = load(session, Cycle, _OPEN_CYCLE, {})
-        session.info["open_cycle"] = found[0] if found else None
-    cycle: Cycle | None = session.info["open_cycle"]
-    return cycle
-
-
-def cycle_by_session(session: Session, number: int) -> Cycle | None:
-    return session.scalar(select(Cycle).where(Cycle.session == number))
-
-
-def list_cycles(session: Session) -> list[Cycle]:
-    return list(session.scalars(select(Cycle).order_by(Cycle.session)))
-
-
-def add_cycle(session: Session, number: int, deadline: date, now: datetime) -> Cycle:
-    for other in session.scalars(select(Cycle).where(Cycle.status == "open")):
-        other.status = "closed"
-    cycle = Cycle(session=number, deadline=deadline, opened_at=now, status="open")
-    session.add(cycle)
-    session.flush()
-    session.info["open_cycle"] = cycle
-    return cycle
+from mailbot.store.tables import Incident, Obligation
 
 
 def view_of(ob: Obligation, reference: str) -> ObligationView:
@@ -109,17 +77,3 @@ def all_obligations(session: Session, status: str | None = None) -> list[tuple[O
 
 def open_views(session: Session) -> list[tuple[ObligationView, Obligation]]:
     return [(view_of(o, ref), o) for o, ref in all_obligations(session, "open")]
-
-
-def cycle_submission_counts(session: Session, cycle_id: int) -> dict[tuple[str, bool], int]:
-    """Submissions of a cycle by (kind, late)."""
-    rows = session.execute(
-        select(Submission.kind, Submission.late, func.count())
-        .where(Submission.cycle_id == cycle_id).group_by(Submission.kind, Submission.late))
-    return {(kind, bool(late)): int(n) for kind, late, n in rows}
-
-
-def circular_count(session: Session, number: int) -> int:
-    """How many circular notes the cycle for GA session ``number`` queued."""
-    return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.key.like(f"circular:{number}:%"))) or 0)

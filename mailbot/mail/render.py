@@ -29,7 +29,6 @@ using the language being rendered.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from jinja2.runtime import Context
 
 from mailbot.domain.forms.values import format_date as long_date
 from mailbot.domain.languages import Languages, base_code, default_languages
+from mailbot.mail.msgid import make_message_id
 
 __all__ = [
     "MAIL_NAMES",
@@ -312,12 +312,6 @@ def _tidy(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- the message
-
-
-def make_message_id(token: str, domain: str) -> str:
-    """A Message-ID that depends only on the outbox key, so a resend carries the same one."""
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{domain.strip().strip('.').lower()}>"
 
 
 def _bracket(msgid: str) -> str:

@@ -73,25 +73,37 @@ class Dispatcher:
         return timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), 6 * 3600))
 
     async def dispatch(self, now: datetime, limit: int | None = None) -> DispatchStats:
-        """Send what is due at ``now``; returns counts.  Rows are recorded one by one."""
+        """Send what is due at ``now``; returns counts.  Rows are recorded one by one.
+
+        The due rows are claimed first, then the connection is opened, and only
+        then are rows rendered that were not yet: while the server cannot be
+        reached, nothing is rendered for nothing.
+        """
         stats = DispatchStats()
         claimed = self._claim(now, limit or self.settings.smtp.batch_size)
         if not claimed:
             return stats
         try:
             async with self.sender.session() as conn:
-                await self._send_all(conn, claimed, stats)
+                await self._send_all(conn, self._render(claimed), stats)
         except TemporaryFailure as exc:
             self._release_unsent(claimed, str(exc), self.clock(), stats)
         except OSError as exc:
             self._release_unsent(claimed, f"connection failed: {exc}", self.clock(), stats)
         return stats
 
-    def _claim(self, now: datetime, batch: int) -> list[Claimed]:
-        """Claim the due rows that are still wanted and can be rendered."""
+    def _claim(self, now: datetime, batch: int) -> list[int]:
+        """Claim the due rows that are still wanted; their ids."""
         with transaction(self.app.sessions) as session:
             rows = repo.claim_due(session, now, self.worker, batch, stale_after=timedelta(minutes=10))
-            ready = [r for r in rows if self._still_wanted(session, r) and self._rendered(r)]
+            return [r.id for r in rows if self._still_wanted(session, r)]
+
+    def _render(self, claimed: Sequence[int]) -> list[Claimed]:
+        """The claimed rows that can be rendered, with the recipients still to be sent to."""
+        with transaction(self.app.sessions) as session:
+            order = {oid: n for n, oid in enumerate(claimed)}  # sent in the order claimed
+            rows = sorted(repo.outbox_by_ids(session, claimed), key=lambda r: order[r.id])
+            ready = [r for r in rows if self._rendered(r)]
             # a retry goes only to the recipients that have not received the mail yet
             return [(r.id, [x.address for x in r.results if x.status == RecipientStatus.PENDING]
                      or list(r.recipients), r.raw or b"") for r in ready]
@@ -179,12 +191,12 @@ class Dispatcher:
                 row.attempts += 1
                 self._schedule_retry(row, error, now)
 
-    def _release_unsent(self, claimed: Sequence[Claimed], error: str,
+    def _release_unsent(self, claimed: Sequence[int], error: str,
                         now: datetime, stats: DispatchStats) -> None:
         """Put every row still marked ``sending`` back for a later attempt."""
         log.warning("smtp unavailable: %s", error)
         with transaction(self.app.sessions) as session:
-            for oid, _r, _raw in claimed:
+            for oid in claimed:
                 row = session.get(OutboxMessage, oid)
                 if row is not None and row.status == OutboxStatus.SENDING:
                     row.attempts += 1

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mailbot.domain.classify import unplussed
 from mailbot.domain.mails import MailContent, OutgoingMail
 from mailbot.domain.types import OutboxStatus
-from mailbot.mail.render import make_message_id
+from mailbot.mail.msgid import make_message_id
 from mailbot.service.registry import registry
 from mailbot.service.rendering import freeze
 from mailbot.store import repo

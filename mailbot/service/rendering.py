@@ -10,12 +10,13 @@ quoted summary from a new form.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from mailbot.mail.render import RenderedMail, Renderer, build_message
 from mailbot.store.tables import OutboxMessage
 
 if TYPE_CHECKING:
+    from mailbot.mail.render import RenderedMail, Renderer
     from mailbot.service.app import App
 
 
@@ -25,7 +26,14 @@ class MailRenderer:
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.settings
-        self.renderer = Renderer(self.settings.templates_dir)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """The templates, loaded when a mail is first rendered (a run with nothing to send
+        never imports Jinja2)."""
+        from mailbot.mail.render import Renderer
+
+        return Renderer(self.settings.templates_dir)
 
     def render(self, row: OutboxMessage) -> RenderedMail:
         """The row's mail in words (subject and text), from its stored context."""
@@ -33,6 +41,8 @@ class MailRenderer:
 
     def render_row(self, row: OutboxMessage) -> bytes:
         """Render a queued decision into the bytes to send (once: a resend reuses them)."""
+        from mailbot.mail.render import build_message
+
         rendered = self.render(row)
         files = [(name, ctype, self.app.blobs.get(digest)) for name, ctype, digest in row.attachment_refs]
         desk = self.settings.desk

@@ -214,3 +214,11 @@ def list_outbox(session: Session, status: str | None = None, limit: int = 200) -
     if status:
         q = q.where(OutboxMessage.status == status)
     return list(session.scalars(q))
+
+
+def outbox_by_ids(session: Session, ids: Sequence[int]) -> list[OutboxMessage]:
+    """These outbox rows with their recipients' results."""
+    if not ids:
+        return []
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))
+                                .options(selectinload(OutboxMessage.results))))

@@ -42,6 +42,7 @@ existing_keys = _outbox.existing_keys
 flush_outbox = _outbox.flush_outbox
 focal_point_map = _outbox.focal_point_map
 list_outbox = _outbox.list_outbox
+outbox_by_ids = _outbox.outbox_by_ids
 unreported_failures = _outbox.unreported_failures
 
 T = TypeVar("T", bound=Base)

@@ -109,6 +109,9 @@ class DeskSettings:
     loop_value: str = "mailbot"
     reference_prefix: str = "DCM"
     authserv_ids: tuple[str, ...] = ()
+    trusted_relays: tuple[str, ...] = ()  # our hosts whose Received stand above the border's
+    dkim_check: bool = True  # the desk checks DKIM itself when our servers gave no verdict
+    dns_timeout: int = 5  # seconds, for the desk's DKIM key look-ups
     mask_addresses: bool = False
     log_level: str = "INFO"
     states_file: str = "states.toml"
@@ -142,6 +145,7 @@ class PolicySettings:
     retry_max_attempts: int = 8
     same_incident_place_similarity: int = 80
     circulation_grace_hours: int = 48
+    confirmation_hours: int = 72  # how long a confirmation request's token stays valid
     cycle_session: int = 0
     cycle_opens_on: str = ""
     cycle_deadline: str = ""

@@ -33,6 +33,7 @@ from mailbot.domain.bounces import (
     nondelivery_subject,
     null_return_path,
 )
+from mailbot.domain.trust import MethodResult, Proof, judge, single_sender, trusted_results
 from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
 
 #: Classes from the strongest to the weakest: the first one that a rule decides wins.
@@ -83,15 +84,6 @@ AUTO_REPLY_SUBJECT = re.compile(
 
 
 @dataclass(frozen=True)
-class AuthResult:
-    """One ``method=result`` of a trusted ``Authentication-Results`` header (RFC 8601)."""
-
-    authserv_id: str
-    method: str  # "dkim", "spf", "dmarc", ... (lower-case, version dropped)
-    result: str  # "pass", "fail", "none", ... (lower-case)
-
-
-@dataclass(frozen=True)
 class Facts:
     """The mail and the desk's context, normalised once for all rules."""
 
@@ -102,11 +94,16 @@ class Facts:
     bot_addresses: frozenset[str]
     secretariat: frozenset[str]
     focal_points: dict[str, str]
-    auth: tuple[AuthResult, ...] = ()
+    proof: Proof
 
     @property
     def state_code(self) -> str | None:
         return self.focal_points.get(self.sender)
+
+    @property
+    def proven(self) -> bool:
+        """The From address is the one our servers (or the desk) proved."""
+        return self.proof.verified and self.proof.sender == self.sender
 
     @property
     def registered(self) -> bool:
@@ -152,87 +149,11 @@ def _first_token(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
 
-def _strip_comments(value: str) -> str:
-    """Remove RFC 5322 comments (nested parentheses), leaving quoted strings alone."""
-    out: list[str] = []
-    depth = 0
-    quoted = False
-    escaped = False
-    for char in value:
-        if escaped:
-            escaped = False
-            if depth == 0:
-                out.append(char)
-            continue
-        if char == "\\":
-            escaped = True
-            if depth == 0:
-                out.append(char)
-            continue
-        if quoted:
-            quoted = char != '"'
-            out.append(char)
-        elif char == '"' and depth == 0:
-            quoted = True
-            out.append(char)
-        elif char == "(":
-            depth += 1
-        elif char == ")" and depth > 0:
-            depth -= 1
-        elif depth == 0:
-            out.append(char)
-    return "".join(out)
-
-
-def _split_unquoted(value: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in value:
-        if char == '"':
-            quoted = not quoted
-        if char == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-_METHOD_RESULT = re.compile(r"^([a-z0-9_-]+)(?:/[0-9]+)?\s*=\s*([a-z0-9_-]+)", re.IGNORECASE)
-
-
-def parse_authentication_results(value: str) -> tuple[str, list[tuple[str, str]]]:
-    """One ``Authentication-Results`` value -> (authserv-id, [(method, result), ...]).
-
-    RFC 8601: ``authserv-id [version] ( ";" method-result )* | authserv-id ";" "none"``.
-    Comments are dropped; properties (``header.from=...``) and reasons are ignored.
-    """
-    segments = _split_unquoted(_strip_comments(value), ";")
-    head = segments[0].split()
-    authserv_id = head[0].strip().lower() if head else ""
-    results: list[tuple[str, str]] = []
-    for segment in segments[1:]:
-        match = _METHOD_RESULT.match(segment.strip())
-        if match:
-            results.append((match.group(1).lower(), match.group(2).lower()))
-    return authserv_id, results
-
-
-def trusted_auth_results(mail: InboundMail, authserv_ids: frozenset[str]) -> tuple[AuthResult, ...]:
-    """The results of every ``Authentication-Results`` header written by a trusted server."""
-    trusted = {a.lower() for a in authserv_ids}
-    out: list[AuthResult] = []
-    for value in mail.header_all("authentication-results"):
-        authserv_id, results = parse_authentication_results(value)
-        if authserv_id in trusted:
-            out.extend(AuthResult(authserv_id, method, result) for method, result in results)
-    return tuple(out)
-
-
-def facts_of(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = ()) -> Facts:
-    """Normalise the mail and the context once (addresses lower-cased, auth results parsed)."""
+def facts_of(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = (),
+             desk_results: Sequence[MethodResult] = ()) -> Facts:
+    """Normalise the mail and the context once (addresses lower-cased, the sender proven or
+    not: ``domain.trust``; ``desk_results`` are what the desk verified itself)."""
+    results, forged = trusted_results(mail.headers, ctx.authserv_ids, ctx.relays)
     return Facts(
         mail=mail,
         ctx=ctx,
@@ -241,7 +162,7 @@ def facts_of(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = ()) -
         bot_addresses=frozenset(unplussed(a) for a in ctx.bot_addresses),
         secretariat=frozenset(a.strip().lower() for a in ctx.secretariat),
         focal_points={a.strip().lower(): code for a, code in ctx.focal_points.items()},
-        auth=trusted_auth_results(mail, ctx.authserv_ids),
+        proof=judge(single_sender(mail.headers), (*results, *desk_results), forged),
     )
 
 
@@ -374,27 +295,11 @@ def list_id(f: Facts) -> Hit | None:
     return None
 
 
-def auth_failed_for_registered(f: Facts) -> Hit | None:
-    if not f.registered or not f.auth:
+def ambiguous_sender(f: Facts) -> Hit | None:
+    """A From line that is not exactly one mailbox proves nobody: no one can be answered."""
+    if f.proof.sender is not None or not f.mail.header_all("from"):
         return None
-    by_method: dict[str, set[str]] = {}
-    for result in f.auth:
-        by_method.setdefault(result.method, set()).add(result.result)
-    failures: list[str] = []
-    if "fail" in by_method.get("dmarc", set()):
-        failures.append("dmarc=fail")
-    dkim = by_method.get("dkim", set())
-    if "fail" in dkim and "pass" not in dkim:
-        failures.append("dkim=fail (no dkim=pass)")
-    if "fail" in by_method.get("spf", set()):
-        failures.append("spf=fail")
-    if not failures and not any("pass" in by_method.get(m, set()) for m in ("dmarc", "dkim", "spf")):
-        # the trusted server checked and vouched for nothing: reports count only when it does
-        failures.append("no dmarc, dkim or spf pass")
-    if not failures:
-        return None
-    servers = ", ".join(sorted({r.authserv_id for r in f.auth}))
-    return Hit(f"From {f.sender} is registered but {servers} reports {', '.join(failures)}")
+    return Hit(f"From {'; '.join(f.mail.header_all('from'))[:120]!r} is not exactly one mailbox")
 
 
 def cc_only(f: Facts) -> Hit | None:
@@ -460,12 +365,7 @@ RULES: tuple[Rule, ...] = (
     _EXCHANGE_SUPPRESS,
     Rule("subject-auto-reply", MailClass.AUTO_REPLY, subject_auto_reply, "auto-reply subject"),
     Rule("list-id", MailClass.LIST, list_id, "List-Id or List-Unsubscribe present"),
-    Rule(
-        "auth-failed-for-registered",
-        MailClass.SPOOFED,
-        auth_failed_for_registered,
-        "registered From, trusted Authentication-Results says it failed",
-    ),
+    Rule("ambiguous-sender", MailClass.SPOOFED, ambiguous_sender, "not exactly one From mailbox"),
     Rule("cc-only", MailClass.CORRESPONDENCE, cc_only, "the desk is in Cc, not in To"),
     Rule("from-secretariat", MailClass.SECRETARIAT, from_secretariat, "a Secretariat address"),
     Rule("from-focal-point", MailClass.STATE, from_focal_point, "a registered focal point"),
@@ -478,9 +378,14 @@ RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in RULES)
 # -- the classifier -------------------------------------------------------------------
 
 
-def classify(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = ()) -> Classification:
-    """Run every rule of :data:`RULES`; the strongest decisive hit gives the class."""
-    facts = facts_of(mail, ctx, bounced)
+def classify(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = (),
+             desk_results: Sequence[MethodResult] = ()) -> Classification:
+    """Run every rule of :data:`RULES`; the strongest decisive hit gives the class.
+
+    ``desk_results``: what the desk verified itself (``mail.dkim``) when our
+    receiving servers gave no verdict on the sender.
+    """
+    facts = facts_of(mail, ctx, bounced, desk_results)
     matched: list[str] = []
     notes: list[str] = []
     best: tuple[int, MailClass, str] | None = None
@@ -499,6 +404,7 @@ def classify(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = ()) -
         best = (_RANK[MailClass.UNKNOWN], MailClass.UNKNOWN, "")
         notes.append("no rule decided: unknown")
     kind = best[1]
+    notes.append(f"sender {'proven' if facts.proven else 'not proven'}: {facts.proof.how}")
     notes.append(f"class {kind.value}, decided by {best[2] or 'default'}")
     state_code = facts.state_code if kind not in (MailClass.SPOOFED, MailClass.OWN) else None
     return Classification(
@@ -507,4 +413,6 @@ def classify(mail: InboundMail, ctx: MailContext, bounced: Sequence[str] = ()) -
         state_code=state_code,
         bounced=facts.bounced if kind is MailClass.BOUNCE else (),
         notes=tuple(notes),
+        verified=facts.proven,
+        proof=facts.proof.how,
     )

@@ -62,6 +62,7 @@ class Proof:
     verified: bool
     how: str  # "dmarc=pass for good.example (mx.example)", or why not
     forged: tuple[str, ...] = field(default=())  # fields naming our servers, below the line
+    spoke: bool = False  # our servers gave a DMARC or DKIM verdict (whichever way)
 
     @property
     def domain(self) -> str:
@@ -156,19 +157,25 @@ def aligned(signing_domain: str, from_domain: str) -> bool:
 def judge(sender: str | None, results: Sequence[MethodResult],
           forged: Sequence[str] = ()) -> Proof:
     """Whether ``results`` prove ``sender``; see the module's rules."""
+    spoke = any(r.method in ("dmarc", "dkim") and r.result != "none" for r in results)
+    proof = _judge(sender, results, tuple(forged))
+    return Proof(proof.sender, proof.verified, proof.how, proof.forged, spoke)
+
+
+def _judge(sender: str | None, results: Sequence[MethodResult], forged: tuple[str, ...]) -> Proof:
     if sender is None:
-        return Proof(None, False, "not exactly one From mailbox", tuple(forged))
+        return Proof(None, False, "not exactly one From mailbox", forged)
     domain = sender.rpartition("@")[2]
     dmarc = [r for r in results if r.method == "dmarc" and r.prop("header.from") in ("", domain)]
     if any(r.result == "fail" for r in dmarc):
-        return Proof(sender, False, f"dmarc=fail for {domain}", tuple(forged))
+        return Proof(sender, False, f"dmarc=fail for {domain}", forged)
     for r in dmarc:
         if r.result == "pass":
-            return Proof(sender, True, f"dmarc=pass for {domain} ({r.server})", tuple(forged))
+            return Proof(sender, True, f"dmarc=pass for {domain} ({r.server})", forged)
     for r in results:
         if r.method == "dkim" and r.result == "pass" and aligned(r.prop("header.d"), domain):
-            return Proof(sender, True, f"dkim=pass d={r.prop('header.d')} ({r.server})", tuple(forged))
-    return Proof(sender, False, "no aligned dmarc or dkim pass from our servers", tuple(forged))
+            return Proof(sender, True, f"dkim=pass d={r.prop('header.d')} ({r.server})", forged)
+    return Proof(sender, False, "no aligned dmarc or dkim pass from our servers", forged)
 
 
 def prove(headers: Sequence[tuple[str, str]], authserv_ids: Iterable[str],

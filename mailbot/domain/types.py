@@ -182,6 +182,7 @@ class MailContext:
     secretariat: frozenset[str]  # Secretariat officers' addresses
     focal_points: dict[str, str] = field(default_factory=dict)  # address -> State code
     authserv_ids: frozenset[str] = frozenset()  # trusted Authentication-Results authserv-ids
+    relays: frozenset[str] = frozenset()  # our hosts whose Received stand above the border
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ class Classification:
     state_code: str | None = None  # the sender's registered State, when known
     bounced: tuple[str, ...] = ()  # failing recipients reported by a bounce
     notes: tuple[str, ...] = ()  # human-readable explanations of the decision
+    verified: bool = False  # the sender is proven (domain.trust), by our servers or the desk
+    proof: str = ""  # how it was proven, or why not
 
     @property
     def answerable(self) -> bool:

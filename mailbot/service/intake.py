@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING
 
 from mailbot.domain.attachments import judge
 from mailbot.domain.classify import classify
-from mailbot.domain.types import Classification, Folder, InboundMail, MailContext, MessageStatus
+from mailbot.domain.trust import prove
+from mailbot.domain.types import (
+    Classification,
+    Folder,
+    InboundMail,
+    MailClass,
+    MailContext,
+    MessageStatus,
+)
 from mailbot.mail.bounces import bounce_info, looks_like_bounce
 from mailbot.mail.parse import ParseError, parse_message
 from mailbot.service.app import App
@@ -43,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailbot.intake")
 
 REPLAYABLE = (MessageStatus.QUARANTINED, MessageStatus.HELD)
+#: the classes of mail the desk acts for, once their sender is proven
+ACTS_FOR = frozenset({MailClass.STATE, MailClass.SECRETARIAT, MailClass.CORRESPONDENCE,
+                      MailClass.UNKNOWN})
 CONTEXT_TTL = 10.0  # seconds the registered addresses are cached for classification
 
 
@@ -113,6 +124,7 @@ class Intake:
             secretariat=frozenset(secretariat | {desk.secretariat_review.lower()}),
             focal_points=focal,
             authserv_ids=frozenset(desk.authserv_ids),
+            relays=frozenset(h.lower() for h in desk.trusted_relays),
         )
         self._context = (now, ctx)
         return ctx
@@ -268,10 +280,28 @@ class Intake:
         bounce = looks_like_bounce(mail)
         if (prepared is not None and prepared.classification is not None and not bounce
                 and prepared.context is ctx):
-            return prepared.classification  # the worker ran the same rules on the same view
-        info = bounce_info(raw) if bounce else None
-        bounced = (info.permanent + info.temporary) if info else ()
-        return classify(mail, ctx, bounced)
+            cls = prepared.classification  # the worker ran the same rules on the same view
+        else:
+            info = bounce_info(raw) if bounce else None
+            bounced = (info.permanent + info.temporary) if info else ()
+            cls = classify(mail, ctx, bounced)
+        return self._proven_by_the_desk(mail, raw, ctx, cls)
+
+    def _proven_by_the_desk(self, mail: InboundMail, raw: bytes, ctx: MailContext,
+                            cls: Classification) -> Classification:
+        """When our servers gave no verdict on a sender the desk would act for, the desk
+        checks a DKIM signature itself (``mail.dkim``) and classifies again with it."""
+        desk = self.settings.desk
+        if cls.verified or cls.kind not in ACTS_FOR or not desk.dkim_check or "@" not in mail.from_addr:
+            return cls
+        if prove(mail.headers, ctx.authserv_ids, ctx.relays).spoke:
+            return cls  # our servers gave their verdict: the desk does not overrule them
+        from mailbot.mail.dkim import verify
+
+        found = verify(raw, mail.from_addr.rpartition("@")[2], timeout=desk.dns_timeout)
+        if found.result != "pass":
+            return cls
+        return classify(mail, ctx, cls.bounced, desk_results=(found,))
 
     def _store_attachments(self, session: Session, row: InboundMessage, mail: InboundMail,
                            stored: tuple[str, ...] | None = None) -> list[str]:

@@ -18,7 +18,6 @@ from mailbot.domain.classify import (
     RULE_NAMES,
     RULES,
     classify,
-    parse_authentication_results,
 )
 from mailbot.domain.types import Classification, InboundMail, MailClass, MailContext
 from mailbot.mail.bounces import bounce_info
@@ -106,13 +105,8 @@ FIXTURE_CASES: list[tuple[str, MailClass, tuple[str, ...], str | None, tuple[str
         (),
     ),
     ("mailing_list.eml", K.LIST, ("precedence-bulk", "list-id", "unknown-sender"), None, ()),
-    (
-        "spoofed_dmarc_fail.eml",
-        K.SPOOFED,
-        ("auth-failed-for-registered", "from-focal-point"),
-        None,
-        (),
-    ),
+    # a registered address whose mail our server failed: filed as a State's, but unproven
+    ("spoofed_dmarc_fail.eml", K.STATE, ("from-focal-point",), "FRA", ()),
     ("forged_auth_results_untrusted.eml", K.STATE, ("from-focal-point",), "DEU", ()),
     (
         "bounce_postfix.eml",
@@ -188,7 +182,7 @@ def test_rule_names_are_stable() -> None:
         "exchange-auto-response-suppress",
         "subject-auto-reply",
         "list-id",
-        "auth-failed-for-registered",
+        "ambiguous-sender",
         "cc-only",
         "from-secretariat",
         "from-focal-point",
@@ -321,60 +315,18 @@ RULE_CASES: list[tuple[str, InboundMail, MailClass, tuple[str, ...]]] = [
         K.LIST,
         ("list-id", "unknown-sender"),
     ),
-    # spoofing
+    # a From line that is not one mailbox
     (
-        "dmarc=fail for a focal point",
-        mail(headers=(("Authentication-Results", "mx.example.test; dmarc=fail header.from=x"),)),
+        "two mailboxes in From",
+        mail(headers=(("From", f"{FRA}, attacker@evil.test"),)),
         K.SPOOFED,
-        ("auth-failed-for-registered", "from-focal-point"),
+        ("ambiguous-sender", "from-focal-point"),
     ),
     (
-        "spf=fail for the Secretariat",
-        mail(OFFICER, headers=(("Authentication-Results", "MX.example.test 1; spf=fail"),)),
+        "the officer's address before the attacker's",
+        mail(OFFICER, headers=(("From", f"{OFFICER} <attacker@evil.test>"),)),
         K.SPOOFED,
-        ("auth-failed-for-registered", "from-secretariat"),
-    ),
-    (
-        "dkim=fail alone",
-        mail(headers=(("Authentication-Results", "mx.example.test; dkim=fail header.d=x"),)),
-        K.SPOOFED,
-        ("auth-failed-for-registered", "from-focal-point"),
-    ),
-    (
-        "dkim=fail beside another signature's dkim=pass",
-        mail(headers=(("Authentication-Results", "mx.example.test; dkim=fail header.d=a; dkim=pass"),)),
-        K.STATE,
-        ("from-focal-point",),
-    ),
-    (
-        "spf=softfail is not a failure when dkim passes",
-        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail; dkim=pass"),)),
-        K.STATE,
-        ("from-focal-point",),
-    ),
-    (
-        "a trusted server that vouches for nothing: held as spoofed",
-        mail(headers=(("Authentication-Results", "mx.example.test; spf=softfail; dkim=none"),)),
-        K.SPOOFED,
-        ("auth-failed-for-registered", "from-focal-point"),
-    ),
-    (
-        "dmarc=fail written by an untrusted server",
-        mail(headers=(("Authentication-Results", "mx.attacker.example; dmarc=fail"),)),
-        K.STATE,
-        ("from-focal-point",),
-    ),
-    (
-        "dmarc=fail inside a comment",
-        mail(headers=(("Authentication-Results", "mx.example.test; spf=pass (not dmarc=fail)"),)),
-        K.STATE,
-        ("from-focal-point",),
-    ),
-    (
-        "dmarc=fail for an unregistered sender",
-        mail(STRANGER, headers=(("Authentication-Results", "mx.example.test; dmarc=fail"),)),
-        K.UNKNOWN,
-        ("unknown-sender",),
+        ("ambiguous-sender", "from-secretariat"),
     ),
     # correspondence
     (
@@ -498,7 +450,7 @@ def test_every_matching_rule_has_a_note() -> None:
 
 # -- precedence -------------------------------------------------------------------------
 
-AR_FAIL = ("Authentication-Results", "mx.example.test; dmarc=fail")
+TWO_FROM = ("From", f"{FRA}, attacker@evil.test")
 
 PRECEDENCE_CASES: list[tuple[str, InboundMail, MailClass]] = [
     (
@@ -525,10 +477,10 @@ PRECEDENCE_CASES: list[tuple[str, InboundMail, MailClass]] = [
         mail(STRANGER, headers=(("Precedence", "list"), ("X-Autoreply", "yes"))),
         K.AUTO_REPLY,
     ),
-    ("list beats spoofed", mail(FRA, headers=(AR_FAIL, ("List-Id", "<l.x>"))), K.LIST),
+    ("list beats spoofed", mail(FRA, headers=(TWO_FROM, ("List-Id", "<l.x>"))), K.LIST),
     (
         "spoofed beats correspondence",
-        mail(FRA, to=(OFFICER,), cc=(DESK,), headers=(AR_FAIL,)),
+        mail(FRA, to=(OFFICER,), cc=(DESK,), headers=(TWO_FROM,)),
         K.SPOOFED,
     ),
     ("correspondence beats secretariat", mail(OFFICER, to=(FRA,), cc=(DESK,)), K.CORRESPONDENCE),
@@ -558,31 +510,48 @@ def test_secretariat_beats_state_for_an_address_in_both() -> None:
 
 
 def test_spoofed_mail_carries_no_state_code() -> None:
-    result = classify(mail(FRA, headers=(AR_FAIL,)), CTX)
+    result = classify(mail(FRA, headers=(TWO_FROM,)), CTX)
     assert result.kind is K.SPOOFED
     assert result.state_code is None
 
 
-# -- Authentication-Results parsing -----------------------------------------------------
+# -- who really wrote: the class stays, the proof is recorded -----------------------------
+
+MX = "mx.example.test"
+TRUST_CASES: list[tuple[str, InboundMail, MailClass, bool]] = [
+    ("no Authentication-Results", mail(headers=(("From", FRA),)), K.STATE, False),
+    ("dmarc=pass for the From domain",
+     mail(headers=(("Authentication-Results", f"{MX}; dmarc=pass header.from=example.test"),
+                   ("From", FRA))), K.STATE, True),
+    ("aligned dkim=pass",
+     mail(OFFICER, headers=(("Authentication-Results", f"{MX}; dkim=pass header.d=example.test"),
+                            ("From", OFFICER))), K.SECRETARIAT, True),
+    ("dmarc=fail for a focal point",
+     mail(headers=(("Authentication-Results", f"{MX}; dmarc=fail header.from=example.test"),
+                   ("From", FRA))), K.STATE, False),
+    ("spf=pass alone",
+     mail(headers=(("Authentication-Results", f"{MX}; spf=pass smtp.mailfrom=example.test"),
+                   ("From", FRA))), K.STATE, False),
+    ("a pass written by another server",
+     mail(headers=(("Authentication-Results", "mx.attacker.example; dmarc=pass"),
+                   ("From", FRA))), K.STATE, False),
+    ("a pass below the border (written by the sender)",
+     mail(headers=(("Received", "from x by mx.example.test (Postfix); date"),
+                   ("Authentication-Results", f"{MX}; dmarc=pass header.from=example.test"),
+                   ("From", FRA))), K.STATE, False),
+    ("a stranger proven", mail(STRANGER, headers=(
+        ("Authentication-Results", f"{MX}; dkim=pass header.d=elsewhere.example"),
+        ("From", STRANGER))), K.UNKNOWN, True),
+]
 
 
-@pytest.mark.parametrize(
-    ("value", "authserv_id", "results"),
-    [
-        ("mx.example.test; none", "mx.example.test", []),
-        (
-            "mx.example.test 1; dkim/1=pass header.d=a (ok; really); spf=fail smtp.mailfrom=a",
-            "mx.example.test",
-            [("dkim", "pass"), ("spf", "fail")],
-        ),
-        (
-            '(comment) Mx.Example.Test; dmarc=fail reason="p=reject; a"; arc=none',
-            "mx.example.test",
-            [("dmarc", "fail"), ("arc", "none")],
-        ),
-        ("", "", []),
-        (";;;", "", []),
-    ],
-)
-def test_parse_authentication_results(value: str, authserv_id: str, results: list[tuple[str, str]]) -> None:
-    assert parse_authentication_results(value) == (authserv_id, results)
+@pytest.mark.parametrize(("label", "message", "kind", "verified"), TRUST_CASES,
+                         ids=[case[0] for case in TRUST_CASES])
+def test_who_really_wrote(label: str, message: InboundMail, kind: MailClass, verified: bool) -> None:
+    ctx = MailContext(bot_addresses=CTX.bot_addresses, msgid_domain=CTX.msgid_domain,
+                      loop_header=CTX.loop_header, loop_value=CTX.loop_value,
+                      secretariat=CTX.secretariat, focal_points=CTX.focal_points,
+                      authserv_ids=frozenset({MX}))
+    result = classify(message, ctx)
+    assert (result.kind, result.verified) == (kind, verified), result.proof
+    assert any(n.startswith("sender ") for n in result.notes)

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import email
 import email.policy
+import email.utils
 import json
 import logging
 import os
@@ -252,7 +253,7 @@ class Corpus:
                 else:
                     msg.add_attachment(jpeg_bytes(self.rng, attachment_size), maintype="image",
                                        subtype="jpeg", filename=f"photo-{i}.jpg")
-            out.append(msg.as_bytes(policy=email.policy.SMTP))
+            out.append(as_received(msg.as_bytes(policy=email.policy.SMTP)))
         return out
 
 
@@ -267,7 +268,16 @@ def small_message(i: int) -> bytes:
         msg = _message(fp, [BOT_ADDRESS], "Out of office", body, headers={"Auto-Submitted": "auto-replied"})
     else:
         msg = _message(f"citizen{i % 300}@elsewhere.example.org", [BOT_ADDRESS], f"Question {i}", body)
-    return msg.as_bytes(policy=email.policy.SMTP)
+    return as_received(msg.as_bytes(policy=email.policy.SMTP))
+
+
+def as_received(raw: bytes) -> bytes:
+    """``raw`` as the desk's receiving server leaves it in the mailbox: its DMARC verdict for
+    the From domain on top (the corpus is put in the inbox with APPEND, past no server)."""
+    head = email.message_from_bytes(raw.split(b"\r\n\r\n", 1)[0])
+    sender = email.utils.parseaddr(str(head.get("From", "")))[1]
+    domain = sender.rpartition("@")[2] or "unknown.invalid"
+    return f"Authentication-Results: mx.example.test; dmarc=pass header.from={domain}\r\n".encode() + raw
 
 
 # -- loading the inbox --------------------------------------------------------------------

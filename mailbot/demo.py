@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailbot.config import REPO_ROOT, Settings, load_settings
 from mailbot.mail.embedded import EmbeddedMailServer
@@ -160,7 +160,10 @@ def print_connection(server: EmbeddedMailServer, settings: Settings) -> None:
                 f"focal point of {address[3:6].upper()}")
         print(f"    {address:<28} {role}")
     print("\n  Try it: from fp.fra@example.test, send a filled violation report to "
-          f"{BOT}.\n  The blank form (mailbot forms show violation):\n")
+          f"{BOT}.\n  The desk acts only for a sender it has proven; these demo servers vouch "
+          "for nobody, so it\n  first asks fp.fra@example.test to confirm: reply to that note "
+          "(keep its CNF-... code)\n  and the report is acknowledged, circulated and notified.\n"
+          "  The blank form (mailbot forms show violation):\n")
     print("    " + violation_form(settings, "en").replace("\n", "\n    "))
     print("\n  Stop with Ctrl-C.", flush=True)
 
@@ -287,7 +290,9 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
         "offenders": "Unknown persons", "measures_taken": "Police were called at once.",
         "circulate": "yes", "contact": "fp.fra@example.test"})
     _send(server, "fp.fra@example.test", "Violation report", "Please find our report below.\n\n" + form)
-    stats = service.run_once()
+    service.run_once()
+    print("    The demo's servers vouch for no sender, so the desk asks France to confirm first:")
+    stats = _confirm(server, service, "fp.fra@example.test")
     with transaction(app.sessions) as session:
         incident = repo.list_incidents(session, 1)[0]
         ref = incident.reference
@@ -311,7 +316,8 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
                             "circulate": "yes"}, s)
     _send(server, "fp.ken@example.test", f"[{ref}] Follow-up report", follow)
     clock.advance(timedelta(days=1))
-    stats = service.run_once()
+    service.run_once()
+    stats = _confirm(server, service, "fp.ken@example.test")
     _say("4", "Kenya's follow-up with the final outcome closes the loop.")
     with transaction(app.sessions) as session:
         inc = repo.incident_by_reference(session, ref)
@@ -324,6 +330,33 @@ def play_scenario(app: App, server: EmbeddedMailServer) -> int:
           f"'mailbot demo --data-dir {_relative(server.data_dir.parent)}'); inspect the data with\n"
           f"  {inspect_command(app.settings.config_file)}")
     return 0
+
+
+def _confirm(server: EmbeddedMailServer, service: Any, address: str) -> Any:
+    """Answer the desk's confirmation request in ``address``'s mailbox, as its owner would;
+    the desk then acts on the held mail.  The run's statistics."""
+    from mailbot.service.confirming import TOKEN
+
+    token = TOKEN.findall(_latest_text(server, address))[-1]
+    print(f"    {address} replies to the confirmation request with its code {token}")
+    _send(server, address, f"Re: Confirmation of a communication [{token}]", "Confirmed.")
+    return service.run_once()
+
+
+def _latest_text(server: EmbeddedMailServer, address: str) -> str:
+    from imapclient import IMAPClient
+
+    with IMAPClient(server.info.host, port=server.info.imap_port, ssl=False, timeout=10) as c:
+        c.login(address, DEMO_PASSWORD)
+        c.select_folder("INBOX", readonly=True)
+        uids = c.search(["ALL"])
+        data = c.fetch(uids[-1:], ["BODY.PEEK[]"]) if uids else {}
+    texts = []
+    for d in data.values():
+        msg = email.message_from_bytes(bytes(d[b"BODY[]"]), policy=email.policy.default)
+        body = msg.get_body(("plain",)) if isinstance(msg, EmailMessage) else None
+        texts.append(str(msg.get("Subject", "")) + "\n" + (str(body.get_content()) if body else ""))
+    return "\n".join(texts)
 
 
 def _fill(form: str, values: dict[str, str], settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""Inspection commands: messages (list, show, replay), incidents (list, show), outbox (list).
+"""Inspection commands: messages (list, show, replay, release), incidents (list, show), outbox (list).
 
 Tables show words a person reads (the parties of an incident as State codes
 and roles); ``--json`` prints the raw values the service returns.  None of
@@ -47,6 +47,21 @@ def cmd_messages_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_messages_release(args: argparse.Namespace) -> int:
+    import getpass
+
+    from mailbot.cli.common import UserError
+    from mailbot.service.clock import utcnow
+    from mailbot.service.confirming import ReleaseError
+    from mailbot.service.releasing import release_message
+
+    try:
+        print(release_message(app_of(args), args.id, args.by or getpass.getuser(), utcnow()))
+    except ReleaseError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
 def cmd_incidents_list(args: argparse.Namespace) -> int:
     from mailbot.service.inspect import list_incidents
 
@@ -76,7 +91,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    msgs = sub.add_parser("messages", help="received messages: list, show, replay")
+    msgs = sub.add_parser("messages", help="received messages: list, show, replay, release")
     ms = msgs.add_subparsers(dest="messages_command", metavar="ACTION", required=True)
     p = ms.add_parser("list", help="list received messages, newest first")
     p.add_argument("--status", help="processed, held, corrected, quarantined, ignored, duplicate")
@@ -90,6 +105,11 @@ def register(sub: Any) -> None:
     p = ms.add_parser("replay", help="run a stored message through the pipeline again")
     p.add_argument("id", type=int)
     p.set_defaults(handler=cmd_messages_replay)
+    p = ms.add_parser("release", help="act on a message held until its sender confirms it, on "
+                      "an officer's word (its sender could not be proven)")
+    p.add_argument("id", type=int)
+    p.add_argument("--by", help="the officer who vouches for it (default: the login name)")
+    p.set_defaults(handler=cmd_messages_release)
 
     inc = sub.add_parser("incidents", help="incidents: list, show")
     ins = inc.add_subparsers(dest="incidents_command", metavar="ACTION", required=True)

@@ -28,6 +28,7 @@ class MailKind(StrEnum):
     CORRECTION = "correction"
     UNKNOWN_SENDER = "unknown_sender"
     HELD = "held"
+    CONFIRMATION_REQUEST = "confirmation_request"
     CIRCULATION = "circulation"
     ATTENTION = "attention"
     REMINDER = "reminder"
@@ -112,6 +113,16 @@ class UnknownSender(MailContent):
 class Held(MailContent):
     kind: ClassVar[MailKind] = MailKind.HELD
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRequest(MailContent):
+    """Asks a registered address to confirm a communication before the desk acts on it (the
+    round trip for mail whose sender could not be proven)."""
+
+    kind: ClassVar[MailKind] = MailKind.CONFIRMATION_REQUEST
+    token: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +222,8 @@ class DeliveryFailure(MailContent):
 #: Each mail kind's content class.
 CONTENTS: dict[MailKind, type[MailContent]] = {
     c.kind: c for c in (AckViolation, AckFollowUp, AckViews, Correction, UnknownSender, Held,
-                        CirculationNote, Attention, Reminder, Escalation, Circular, Digest,
+                        ConfirmationRequest, CirculationNote, Attention, Reminder, Escalation,
+                        Circular, Digest,
                         SecretariatNotice, CommandResult, DeliveryFailure)
 }
 

@@ -72,6 +72,7 @@ MAIL_NAMES: tuple[str, ...] = (
     "correction",
     "unknown_sender",
     "held",
+    "confirmation_request",
     "circulation",
     "attention",
     "reminder",

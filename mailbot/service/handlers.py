@@ -27,6 +27,7 @@ from mailbot.domain.types import (
     RecipientStatus,
 )
 from mailbot.mail.bounces import bounce_info
+from mailbot.service.confirming import answer_confirmation, await_confirmation, token_in
 from mailbot.service.filing import Filing
 from mailbot.service.outbox import Mailer
 from mailbot.service.reading import FormReading
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from mailbot.service.app import App
 
 __all__ = ["HANDLERS", "HandlerResult", "Handlers", "Handling"]
+
+Handler = Callable[["Handlers", Handling], HandlerResult]
 
 
 def own_mail(desk: Handlers, msg: Handling) -> HandlerResult:
@@ -62,7 +65,11 @@ def spoofed(desk: Handlers, msg: Handling) -> HandlerResult:
 
 
 def correspondence(desk: Handlers, msg: Handling) -> HandlerResult:
-    """Letters on which the desk is copied: filed by reference or thread, never answered."""
+    """Letters on which the desk is copied: filed by reference or thread, never answered (and
+    only once their sender is proven: until then the Secretariat sees them in its digest)."""
+    if not msg.cls.verified:
+        return HandlerResult.held(f"correspondence whose sender is not proven ({msg.cls.proof}); "
+                                  "for review")
     incident = desk.filing.correlate(msg.session, msg.mail, msg.row)
     if incident is None:
         return HandlerResult.held("correspondence that matches no incident; for review")
@@ -70,13 +77,30 @@ def correspondence(desk: Handlers, msg: Handling) -> HandlerResult:
                                    incident_id=incident.id)
 
 
+def proven(handler: Handler) -> Handler:
+    """``handler`` for a proven sender; a reply carrying a confirmation code confirms what it
+    names, and anything else from an unproven sender waits for its confirmation."""
+
+    def gated(desk: Handlers, msg: Handling) -> HandlerResult:
+        token = token_in(msg.mail.subject, msg.mail.text)
+        if token is not None:
+            return answer_confirmation(desk, msg, token)
+        if not msg.cls.verified:
+            return await_confirmation(desk, msg)
+        return handler(desk, msg)
+
+    return gated
+
+
 def state_mail(desk: Handlers, msg: Handling) -> HandlerResult:
     return desk.filing.state_mail(msg)
 
 
 def unknown(desk: Handlers, msg: Handling) -> HandlerResult:
+    """A stranger is answered only when proven (never quoted): else the desk would mail
+    whoever a forger names in the From line."""
     mails = []
-    if msg.mail.from_addr:
+    if msg.mail.from_addr and msg.cls.verified:
         mails.append(desk.mailer.reply(UnknownSender(), msg.row, msg.mail, lang="en"))
     incident = desk.filing.correlate(msg.session, msg.mail, msg.row)
     return HandlerResult.held("unknown sender: not registered for any State; for review",
@@ -107,8 +131,6 @@ def bounce(desk: Handlers, msg: Handling) -> HandlerResult:
     return HandlerResult.processed(reason, incident_id=min(incident_ids) if incident_ids else None)
 
 
-Handler = Callable[["Handlers", Handling], HandlerResult]
-
 #: The handler of each class of mail.
 HANDLERS: dict[MailClass, Handler] = {
     MailClass.OWN: own_mail,
@@ -117,8 +139,8 @@ HANDLERS: dict[MailClass, Handler] = {
     MailClass.LIST: list_mail,
     MailClass.SPOOFED: spoofed,
     MailClass.CORRESPONDENCE: correspondence,
-    MailClass.SECRETARIAT: secretariat,
-    MailClass.STATE: state_mail,
+    MailClass.SECRETARIAT: proven(secretariat),
+    MailClass.STATE: proven(state_mail),
     MailClass.UNKNOWN: unknown,
 }
 
@@ -142,7 +164,7 @@ class Handlers:
                     ) -> list[OutgoingMail]:
         """Tell the Secretariat of a quarantined mail, and the sender what to fix when we may."""
         mails = [self.mailer.notify_secretariat(row, reason, status=MessageStatus.QUARANTINED)]
-        if mail is None or cls is None or not cls.answerable or not mail.from_addr:
+        if mail is None or cls is None or not cls.answerable or not mail.from_addr or not cls.verified:
             return mails
         if cls.kind is MailClass.SPOOFED:
             return mails

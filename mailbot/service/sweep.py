@@ -22,7 +22,7 @@ from mailbot.service.dispatch import failure_entry
 from mailbot.service.outbox import Mailer, message_summary
 from mailbot.service.queueing import Outbox
 from mailbot.service.registry import followup_form, registry
-from mailbot.store import obligation_rows, repo
+from mailbot.store import confirmation_rows, obligation_rows, repo
 from mailbot.store.db import Session, transaction
 from mailbot.store.tables import InboundMessage, Incident, Obligation
 
@@ -43,6 +43,7 @@ class Sweeper:
         mailer, outbox = Mailer(self.app), Outbox(self.app)
         queued = 0
         with transaction(self.app.sessions) as session:
+            _expire_confirmations(session, now)
             for view, row in obligation_rows.open_views(session):
                 for action in due_actions([view], now, self.policy):
                     incident = session.get(Incident, row.incident_id)
@@ -110,6 +111,17 @@ class Sweeper:
             return Outbox(self.app).put(session, OutgoingMail(
                 content, key=f"digest:{now.date().isoformat()}",
                 to=[self.settings.desk.secretariat_review], lang="en", cap=False), now)
+
+
+def _expire_confirmations(session: Session, now: datetime) -> None:
+    """Confirmations not given in time: their messages are never acted on, and the next digest
+    lists them (with the command that still releases one)."""
+    for conf in confirmation_rows.expire_confirmations(session, now):
+        msg = session.get(InboundMessage, conf.message_id)
+        if msg is not None and msg.status == MessageStatus.HELD:
+            msg.reason = (f"not confirmed by {conf.address} before {conf.expires_at:%Y-%m-%d %H:%M}: "
+                          f"never acted on (an officer may: mailbot messages release {msg.id})")
+            msg.processed_at = now
 
 
 def _unknown_senders(recent: list[InboundMessage]) -> list[dict[str, object]]:

@@ -328,6 +328,26 @@ class Ratification(Base):
     )
 
 
+class Confirmation(Base):
+    """A round trip asked of a registered address whose mail's sender was not proven.
+
+    The mail stays held until a reply from that address carries the token, or
+    an officer releases it; past ``expires_at`` it is never acted on.
+    """
+
+    __tablename__ = "confirmations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # pending | confirmed | released | expired
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))  # an address, or "expiry"
+
+
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
 # an incident's messages; most messages belong to none, and an index holds only those that do
 # (every index a row enters is one more page written at each commit)

@@ -67,6 +67,7 @@ data_dir = "{self.root / 'data'}"
 addresses = ["{BOT_ADDRESS}"]
 secretariat_review = "secretariat@example.test"
 authserv_ids = ["mx.example.test"]
+trusted_relays = ["imap.example.test"]
 states_file = "{CONFIG / 'states.toml'}"
 focal_points_file = "{focal}"
 forms_file = "{CONFIG / 'forms.toml'}"

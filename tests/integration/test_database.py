@@ -23,6 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from unit.desk_app import as_received
 
 from mailbot.config import REPO_ROOT, build_settings
 from mailbot.service.admin import db_upgrade, import_states
@@ -65,7 +66,8 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     settings = build_settings(
         {"mailbox": {"host": "127.0.0.1", "tls": "none", "user": "mailbot@example.test"},
          "smtp": {"host": "127.0.0.1", "tls": "none"},
-         "database": {"url": url}, "storage": {"data_dir": str(tmp_path)}},
+         "database": {"url": url}, "storage": {"data_dir": str(tmp_path)},
+         "desk": {"authserv_ids": ["mx.example.test"]}},
         {"MAILBOT_MAILBOX__PASSWORD": "x"}, REPO_ROOT / "config" / "mailbot.toml")
     app = App(settings)
     print(f"database under test: {app.engine.url.render_as_string(hide_password=True)}")
@@ -133,8 +135,8 @@ def test_outbox_key_enqueues_once_and_claims_are_exclusive(app: App) -> None:
 
 
 def test_intake_records_a_message_once(app: App) -> None:
-    raw = (b"From: fp.fra@example.test\r\nTo: mailbot@example.test\r\nSubject: hi\r\n"
-           b"Message-ID: <db-1@mission.example.test>\r\n\r\nHello\r\n")
+    raw = as_received(b"From: fp.fra@example.test\r\nTo: mailbot@example.test\r\nSubject: hi\r\n"
+                      b"Message-ID: <db-1@mission.example.test>\r\n\r\nHello\r\n")
     intake = Intake(app, clock=lambda: NOW)
     first = intake.process(Fetched("INBOX", 5, 1, len(raw), raw))
     again = intake.process(Fetched("INBOX", 5, 1, len(raw), raw))
@@ -148,7 +150,7 @@ def test_filing_the_form_fixtures_works_on_this_database(app: App) -> None:
     intake = Intake(app, clock=lambda: NOW)
     fixtures = sorted((REPO_ROOT / "tests" / "fixtures" / "forms").glob("*.eml"))
     outcomes = [intake.process(Fetched("INBOX", 9, uid, len(raw), raw))
-                for uid, raw in enumerate((p.read_bytes() for p in fixtures), 1)]
+                for uid, raw in enumerate((as_received(p.read_bytes()) for p in fixtures), 1)]
     assert not [o for o in outcomes if (o.reason or "").startswith("unexpected error")]
     with app.sessions() as s:
         counts = {name: int(s.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())

@@ -186,10 +186,18 @@ def test_demo_delivers_mail_and_answers_a_report_then_stops_on_ctrl_c(demo: Demo
     assert "A first message." in str(got[0].get_body(("plain",)).get_content())  # type: ignore[union-attr]
 
     # a valid report to the desk: the running service (IMAP IDLE; its poll is every 60 s)
-    # files it and France's acknowledgement arrives in France's mailbox
+    # holds it (the demo's servers vouch for no sender) and asks France to confirm it
     report = mail(FRA, BOT, "Violation report", "Please find our report.\n\n" + violation_report(demo))
     send(demo, report)
-    acks = wait_inbox(demo, FRA, 1, ANSWER_TIMEOUT)
+    asked = wait_inbox(demo, FRA, 1, ANSWER_TIMEOUT)
+    assert len(asked) == 1, "no confirmation request within the wait"
+    assert asked[0]["In-Reply-To"] == report["Message-ID"]
+    code = re.search(r"CNF-[A-Z2-7]{16}", str(asked[0]["Subject"]))
+    assert code is not None, asked[0]["Subject"]
+    assert "[DCM-" not in str(asked[0]["Subject"])  # nothing is filed before the confirmation
+    # France replies with the code; then its acknowledgement arrives
+    send(demo, mail(FRA, BOT, f"Re: {asked[0]['Subject']}", "We confirm."))
+    acks = wait_inbox(demo, FRA, 2, ANSWER_TIMEOUT)[1:]
     assert len(acks) == 1, "no acknowledgement within the wait"
     assert acks[0]["In-Reply-To"] == report["Message-ID"]
     assert re.search(r"\[DCM-\d{4}-\d{4}\]", acks[0]["Subject"]), acks[0]["Subject"]
@@ -206,7 +214,8 @@ def test_demo_delivers_mail_and_answers_a_report_then_stops_on_ctrl_c(demo: Demo
     assert re.search(r"^DCM-\d{4}-\d{4}\s+open\s.*FRA \(reporting\), KEN \(host\)", listed.stdout,
                      re.MULTILINE), listed.stdout
     # and the running desk said what it did, a line per message and per batch sent
-    said = demo.read_until("outbox: sent", ANSWER_TIMEOUT)
+    said = demo.read_until("processed (state), incident", ANSWER_TIMEOUT)
+    assert re.search(r"message \d+: held \(state\), Message-ID <[^>]+> from fp\.fra", said), said
     assert re.search(r"message \d+: processed \(state\), incident DCM-\d{4}-\d{4}, "
                      r"Message-ID <[^>]+> from fp\.fra@example\.test", said), said
 

@@ -19,6 +19,7 @@ def desk_app(data_dir: Path, **sections: dict[str, Any]) -> App:
         "mailbox": {"host": "127.0.0.1", "tls": "none", "user": "mailbot@example.test"},
         "smtp": {"host": "127.0.0.1", "tls": "none"},
         "storage": {"data_dir": str(data_dir)},
+        "desk": {"authserv_ids": ["mx.example.test"]},  # our receiving server (see as_received)
     }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
@@ -28,3 +29,17 @@ def desk_app(data_dir: Path, **sections: dict[str, Any]) -> App:
     db_upgrade(app)
     import_states(app)
     return app
+
+
+MX = "mx.example.test"
+
+
+def as_received(raw: bytes, dmarc: str = "pass") -> bytes:
+    """``raw`` as our receiving server hands it over: its ``Authentication-Results`` on top,
+    with ``dmarc`` (pass by default) for the From domain, so the desk holds the sender proven."""
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+
+    sender = parseaddr(str(BytesHeaderParser().parsebytes(raw).get("From", "")))[1]
+    domain = sender.rpartition("@")[2] or "unknown.invalid"
+    return f"Authentication-Results: {MX}; dmarc={dmarc} header.from={domain}\r\n".encode() + raw

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from desk_app import desk_app
+from desk_app import as_received, desk_app
 from sqlalchemy import select
 
 from mailbot.domain.forms import FormKind, render_blank
@@ -66,7 +66,7 @@ class Sender:
         for name, value in (headers or {}).items():
             msg[name] = value
         msg.set_content(body)
-        raw = bytes(msg)
+        raw = as_received(bytes(msg))
         return self.intake.process(Fetched("INBOX", 1, self.uid, len(raw), raw))
 
 

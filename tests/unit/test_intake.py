@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from desk_app import desk_app
+from desk_app import as_received, desk_app
 from sqlalchemy import func, select
 
 from mailbot.config import REPO_ROOT
@@ -32,7 +32,10 @@ def app(tmp_path: Path) -> Iterator[App]:
     app.close()
 
 
-def fetched(raw: bytes, uid: int, uidvalidity: int = 1, oversized: bool = False) -> Fetched:
+def fetched(raw: bytes, uid: int, uidvalidity: int = 1, oversized: bool = False,
+            proven: bool = True) -> Fetched:
+    """``raw`` handed over as the watcher would; ``proven``: as our receiving server passed it."""
+    raw = as_received(raw) if proven else raw
     return Fetched(mailbox="INBOX", uidvalidity=uidvalidity, uid=uid, size=len(raw), raw=raw,
                    oversized=oversized)
 

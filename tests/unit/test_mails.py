@@ -25,7 +25,7 @@ RENDERER_FIELDS = frozenset({"lang", "resolution"})
 #: kinds sent only as answers to a received message (they get :data:`REPLY_FIELDS`)
 ANSWERS = frozenset({MailKind.ACK_VIOLATION, MailKind.ACK_FOLLOW_UP, MailKind.ACK_VIEWS,
                      MailKind.CORRECTION, MailKind.HELD, MailKind.UNKNOWN_SENDER,
-                     MailKind.COMMAND_RESULT})
+                     MailKind.COMMAND_RESULT, MailKind.CONFIRMATION_REQUEST})
 
 MESSAGE = {"received_at": RECEIVED, "from_addr": "a@example.test", "subject": "Report",
            "reason": "not a party", "message_key": "<abc@example.test>"}
@@ -42,6 +42,7 @@ SAMPLES: dict[MailKind, MailContent] = {
     MailKind.CORRECTION: m.Correction([("Date", "not a date")], FORM, "violation", None),
     MailKind.UNKNOWN_SENDER: m.UnknownSender(),
     MailKind.HELD: m.Held("not_party"),
+    MailKind.CONFIRMATION_REQUEST: m.ConfirmationRequest("CNF-7Q2XK4M9RT3WAPLD", RECEIVED),
     MailKind.CIRCULATION: m.CirculationNote(
         "violation", "Mexico", DAY, SUMMARY, "2026-2028",
         [{"name": "photo.jpg", "size": 2048, "attached": True},

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk_app import desk_app
+from desk_app import as_received, desk_app
 from sqlalchemy import func, select
 
 from mailbot.config import REPO_ROOT
@@ -129,7 +129,7 @@ def test_intake_files_the_same_with_and_without_parse_ahead(
     def file_all(app: App, ahead: bool) -> list[tuple[str, str, str | None]]:
         intake = Intake(app, clock=lambda: NOW)
         intake.durable = False  # as the service runs it (the worker's blobs need the barrier)
-        batch = [(3, uid, raw) for uid, raw in enumerate(raws(), 1)]
+        batch = [(3, uid, as_received(raw)) for uid, raw in enumerate(raws(), 1)]
         results: list[Prepared | None] = [None] * len(batch)
         if ahead:
             worker = preparer(app)

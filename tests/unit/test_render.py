@@ -135,7 +135,14 @@ def sample_context(name: str, lang: str) -> dict[str, Any]:
         "unknown_sender": {
             "sender_address": "someone@example.org",
             "received_at": RECEIVED,
-            "original_subject": "Incident report",
+        },
+        "confirmation_request": {
+            **note,
+            "received_at": RECEIVED,
+            "sender_address": "fp.fra@example.test",
+            "token": "CNF-7Q2XK4M9RT3WAPLD",
+            "expires_at": RECEIVED,
+            "reference": None,
         },
         "held": {
             **note,

@@ -100,9 +100,15 @@ retry_base_seconds = 1
     def send(self, sender: str, body: str, subject: str = "Report", *,
              to: Sequence[str] = (BOT_ADDRESS,), cc: Sequence[str] = (),
              in_reply_to: str | None = None, attachments: Sequence[tuple[str, str, bytes]] = (),
-             html: str | None = None) -> str:
+             html: str | None = None, dkim: str | None = "", from_line: str | None = None,
+             headers: Sequence[tuple[str, str]] = ()) -> str:
+        """Send a message through the stack's Postfix (and its verifiers); ``dkim``: the signing
+        domain (default: the sender's own; None: unsigned, a forgery); ``from_line``: a From
+        field other than ``sender``; ``headers``: more fields, as a sender can write any."""
         msg = EmailMessage()
-        msg["From"] = sender
+        msg["From"] = from_line or sender
+        for name, value in headers:
+            msg[name] = value
         msg["To"] = ", ".join(to)
         if cc:
             msg["Cc"] = ", ".join(cc)
@@ -118,5 +124,5 @@ retry_base_seconds = 1
         for name, ctype, data in attachments:
             maintype, subtype = ctype.split("/", 1)
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-        self.stack.send(msg, sender, [*to, *cc])
+        self.stack.send(msg, sender, [*to, *cc], dkim=dkim)
         return str(msg["Message-ID"])

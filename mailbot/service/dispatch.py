@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mailbot.domain.mails import DeliveryFailure, MailKind, OutgoingMail
 from mailbot.domain.types import Circulation, OutboxStatus, RecipientStatus
 from mailbot.mail.smtp import SendResult, SmtpConnection, SmtpSender, TemporaryFailure
+from mailbot.mail.verp import return_path
 from mailbot.service.queueing import Outbox
 from mailbot.service.rendering import MailRenderer
 from mailbot.store import repo
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailbot.outbox")
 
 #: (outbox row id, recipients, raw bytes) of a claimed row
-Claimed = tuple[int, list[str], bytes]
+#: a claimed row ready to send: its id, the recipients still to send to, its bytes, its return path
+Claimed = tuple[int, list[str], bytes, str]
 WITHDRAWN = "the reporting State asked not to circulate"
 
 
@@ -105,14 +107,16 @@ class Dispatcher:
             rows = sorted(repo.outbox_by_ids(session, claimed), key=lambda r: order[r.id])
             ready = [r for r in rows if self._rendered(r)]
             # a retry goes only to the recipients that have not received the mail yet
+            sender = self.settings.smtp.from_address
             return [(r.id, [x.address for x in r.results if x.status == RecipientStatus.PENDING]
-                     or list(r.recipients), r.raw or b"") for r in ready]
+                     or list(r.recipients), r.raw or b"", return_path(sender, r.id, r.return_token))
+                    for r in ready]
 
     async def _send_all(self, conn: SmtpConnection, claimed: Sequence[Claimed],
                         stats: DispatchStats) -> None:
-        for oid, recipients, raw in claimed:
+        for oid, recipients, raw, envelope_from in claimed:
             try:
-                result = await conn.send(self.settings.smtp.from_address, recipients, raw)
+                result = await conn.send(envelope_from, recipients, raw)
             except TemporaryFailure as exc:
                 self._retry(oid, str(exc), self.clock())
                 stats.retried += 1

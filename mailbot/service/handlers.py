@@ -12,7 +12,7 @@ watcher moves the mail, the dispatcher sends.
 
 from __future__ import annotations
 
-import re
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from mailbot.domain.types import (
     RecipientStatus,
 )
 from mailbot.mail.bounces import bounce_info
+from mailbot.mail.verp import row_of
 from mailbot.service.confirming import answer_confirmation, await_confirmation, token_in
 from mailbot.service.filing import Filing
 from mailbot.service.outbox import Mailer
@@ -35,7 +36,7 @@ from mailbot.service.results import HandlerResult, Handling
 from mailbot.service.secretariat import secretariat
 from mailbot.store import repo
 from mailbot.store.db import Session
-from mailbot.store.tables import InboundMessage
+from mailbot.store.tables import InboundMessage, OutboxMessage
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
@@ -108,27 +109,38 @@ def unknown(desk: Handlers, msg: Handling) -> HandlerResult:
 
 
 def bounce(desk: Handlers, msg: Handling) -> HandlerResult:
-    """A delivery status notification: each failed recipient of our mails is recorded."""
-    raw = desk.app.blobs.get(msg.row.content_hash)
-    domain = re.escape(desk.app.settings.desk.msgid_domain.encode())
-    ours = set(re.findall(rb"<[^<>\s]+@" + domain + rb">", raw))
-    originals = repo.find_outbox_by_message_ids(msg.session, [m.decode() for m in ours])
-    matched: list[str] = []
-    temporary = set(bounce_info(raw).temporary)
-    for address in msg.cls.bounced:
-        repo.record_bounce(msg.session, address, address not in temporary, msg.now)
-        for out in originals:
-            for rec in out.results:
-                if rec.address == address:
-                    rec.status, rec.updated_at = RecipientStatus.BOUNCED, msg.now
-                    rec.detail = f"bounce message {msg.row.id}"
-                    matched.append(f"{out.kind}:{out.key}")
+    """A delivery status notification: believed only when it came back to the return path of
+    one of our mails (``mail.verp``); then each failed recipient of that mail is recorded."""
+    original = _returned_mail(msg)
+    if original is None:
+        return HandlerResult.processed(
+            f"bounce for {', '.join(msg.cls.bounced) or 'unknown recipients'} not addressed to a "
+            "return path of ours: delivery records left unchanged")
+    temporary = set(bounce_info(desk.app.blobs.get(msg.row.content_hash)).temporary)
+    failed = [rec for rec in original.results if rec.address in msg.cls.bounced]
+    for rec in failed:
+        repo.record_bounce(msg.session, rec.address, rec.address not in temporary, msg.now)
+        rec.status, rec.updated_at = RecipientStatus.BOUNCED, msg.now
+        rec.detail = f"bounce message {msg.row.id}"
     reason = f"bounce for {', '.join(msg.cls.bounced) or 'unknown recipients'}"
-    if not matched:
-        return HandlerResult.processed(reason)
-    reason += "; delivery failed for " + ", ".join(sorted(set(matched)))
-    incident_ids = {o.incident_id for o in originals if o.incident_id}
-    return HandlerResult.processed(reason, incident_id=min(incident_ids) if incident_ids else None)
+    if failed:
+        reason += f"; delivery failed for {original.kind}:{original.key}"
+    return HandlerResult.processed(reason, incident_id=original.incident_id)
+
+
+def _returned_mail(msg: Handling) -> OutboxMessage | None:
+    """The outbox row whose return path this notification was delivered to (the address our
+    mailbox server recorded, topmost first), when the token matches."""
+    candidates = [*msg.mail.header_all("delivered-to")[:1], *msg.mail.header_all("x-original-to")[:1],
+                  *msg.mail.to]
+    for address in candidates:
+        named = row_of(address)
+        if named is None:
+            continue
+        row = msg.session.get(OutboxMessage, named[0])
+        if row is not None and row.return_token and secrets.compare_digest(row.return_token, named[1]):
+            return row
+    return None
 
 
 #: The handler of each class of mail.

@@ -10,6 +10,7 @@ stores the context as JSON for the dispatcher to render at sending time
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -71,7 +72,7 @@ class Outbox:
             "attempts": 0, "next_attempt_at": mail.not_before or now, "last_error": error,
             "state_code": mail.state_code, "incident_id": mail.incident_id,
             "submission_id": mail.submission_id, "cause_message_id": mail.cause_id,
-            "created_at": now,
+            "created_at": now, "return_token": secrets.token_hex(8),
         }, known_new=mail.known_new)
 
     def _cap(self, session: Session, mail: OutgoingMail, recipients: list[str],

@@ -69,7 +69,7 @@ def _column_default(model: type[Base], name: str) -> Any:
 OUTBOX_COLUMNS = ("key", "kind", "message_id", "recipients", "subject", "lang", "context",
                   "attachment_refs", "in_reply_to", "thread_references", "auto_submitted", "raw",
                   "status", "attempts", "next_attempt_at", "last_error", "state_code", "incident_id",
-                  "submission_id", "cause_message_id", "created_at")
+                  "submission_id", "cause_message_id", "created_at", "return_token")
 _INSERT_OUTBOX = Direct(insert(OutboxMessage), OUTBOX_COLUMNS)
 # each recipient's pending result finds its row by the row's unique key: no ids to read back
 _INSERT_RESULTS = Direct(insert(OutboxRecipient).from_select(

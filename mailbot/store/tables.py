@@ -274,6 +274,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[datetime | None]  # when a failure went into a Secretariat digest
+    # the random part of the row's own return path (mail.verp): only a bounce to it counts
+    return_token: Mapped[str | None] = mapped_column(String(16))
     state_code: Mapped[str | None] = mapped_column(ForeignKey("states.code"))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))

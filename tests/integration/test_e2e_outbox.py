@@ -282,3 +282,38 @@ def test_bounce_after_acceptance_marks_the_delivery_and_the_address(clean_mailbo
     # the notification was filed, not left in the inbox, and not answered
     assert desk.stack.fetch_all(BOT, "INBOX") == []
     assert len(outbox(desk)) == queued
+
+
+def test_a_forged_bounce_changes_no_delivery_record(clean_mailboxes: MailStack) -> None:
+    """Anyone can write a delivery report naming a circulation's Message-ID: only one that came
+    back to that mail's own return path (VERP) counts."""
+    desk = desk_with_focal_points(clean_mailboxes, [("FRA", FRA), ("KEN", KEN)])
+    file_report(desk)
+    desk.run_once()
+    circulation = next(r for r in outbox(desk) if r["kind"] == "circulation" and r["state"] == "KEN")
+    assert circulation["recipients"] == {KEN: "sent"}
+    sent = [m for m in (email.message_from_bytes(r, policy=email.policy.default)
+                        for r in desk.stack.fetch_all(KEN)) if "11 (b)" in str(m["Subject"])]
+    assert len(sent) == 1
+    assert "+b-" in str(sent[0]["Return-Path"])  # the mail went out with its own return path
+    forged = (f"From: MAILER-DAEMON@elsewhere.example\r\nTo: {BOT}\r\n"
+              "Subject: Undelivered Mail Returned to Sender\r\n"
+              "Message-ID: <forged-dsn@elsewhere.example>\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n"
+              "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+              "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+              "Reporting-MTA: dns; elsewhere.example\r\n\r\n"
+              f"Final-Recipient: rfc822; {KEN}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+              "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+              f"Message-ID: {sent[0]['Message-ID']}\r\n--B--\r\n").encode()
+    desk.stack.send(forged, "attacker@elsewhere.example", BOT, dkim=None)
+    desk.stack.wait_for(BOT, 1)
+    desk.run_once()
+    listed = json.loads(desk.cli("messages", "list", "--json").stdout)
+    dsn = next(m for m in listed if m["class"] == "bounce")
+    assert "not addressed to a return path of ours" in dsn["reason"]
+    circulation = next(r for r in outbox(desk) if r["key"] == circulation["key"])
+    assert circulation["recipients"] == {KEN: "sent"}
+    with contextlib.closing(database(desk)) as db:
+        row = db.execute("SELECT bounce_state FROM addresses WHERE address = ?", (KEN,)).fetchone()
+    assert row is None or row[0] == "ok"

@@ -146,6 +146,7 @@ class PolicySettings:
     same_incident_place_similarity: int = 80
     circulation_grace_hours: int = 48
     confirmation_hours: int = 72  # how long a confirmation request's token stays valid
+    reports_per_state_per_day: int = 5  # more from one State in 24 h are held for review
     cycle_session: int = 0
     cycle_opens_on: str = ""
     cycle_deadline: str = ""

@@ -268,7 +268,8 @@ class OutgoingMail:
     reply: Reply | None = None
     attachments: Sequence[FileData] = ()
     attachment_refs: Sequence[FileRef] = ()
-    cap: bool = True
+    cap: bool = True  # held past the daily cap of automatic mails to an address (a State's);
+    # mail to the Secretariat is never held
     not_before: datetime | None = None
     known_new: bool = False
 

@@ -196,6 +196,7 @@ class Classification:
     notes: tuple[str, ...] = ()  # human-readable explanations of the decision
     verified: bool = False  # the sender is proven (domain.trust), by our servers or the desk
     proof: str = ""  # how it was proven, or why not
+    released: bool = False  # an officer vouched for the message (``messages release``)
 
     @property
     def answerable(self) -> bool:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mailbot.service.handlers import Handlers
 
 TOKEN = re.compile(r"\bCNF-[A-Z2-7]{16}\b")
+#: the classes of held mail an officer may release
+RELEASABLE = frozenset({MailClass.STATE.value, MailClass.SECRETARIAT.value})
 #: how much of a reply's text is searched for the code (a quoted note is near the top)
 SEARCHED = 20_000
 
@@ -100,13 +102,14 @@ def _invalid(conf: Confirmation | None, sender: str, now: datetime) -> str | Non
     return None
 
 
-def act_on(desk: Handlers, session: Session, message_id: int, now: datetime, proof: str) -> HandlerResult:
+def act_on(desk: Handlers, session: Session, message_id: int, now: datetime, proof: str,
+           released: bool = False) -> HandlerResult:
     """Handle a held message again, its sender now proven; record the outcome on it."""
     row = session.get(InboundMessage, message_id)
     if row is None or row.classification is None:
         raise ReleaseError(f"message {message_id} was not classified")
     mail = parse_message(desk.app.blobs.get(row.content_hash))
-    cls = replace(_classification_of(row), verified=True, proof=proof)
+    cls = replace(_classification_of(row), verified=True, proof=proof, released=released)
     result = desk.handle(session, row, mail, cls, now)
     repo.finish_message(session, row, status=result.status, reason=result.reason,
                         folder=row.folder or result.folder, processed_at=now,
@@ -122,12 +125,14 @@ def _classification_of(row: InboundMessage) -> Classification:
 
 def release(desk: Handlers, session: Session, message_id: int, officer: str, now: datetime
             ) -> HandlerResult:
-    """An officer vouches for a held message (``mailbot messages release``): handled as proven."""
-    conf = confirmation_rows.confirmation_of_message(session, message_id)
+    """An officer vouches for a held message (``mailbot messages release``): handled as proven
+    and released (past the day's number of reports too), whatever held it."""
     row = session.get(InboundMessage, message_id)
     if row is None:
         raise ReleaseError(f"no message {message_id}")
-    if conf is None or conf.status not in ("pending", "expired") or row.status != MessageStatus.HELD:
-        raise ReleaseError(f"message {message_id} is not waiting for a confirmation")
-    conf.status, conf.decided_at, conf.decided_by = "released", now, officer
-    return act_on(desk, session, message_id, now, proof=f"released by {officer}")
+    if row.status != MessageStatus.HELD or row.classification not in RELEASABLE:
+        raise ReleaseError(f"message {message_id} is not a State's or the Secretariat's held mail")
+    conf = confirmation_rows.confirmation_of_message(session, message_id)
+    if conf is not None and conf.status in ("pending", "expired"):
+        conf.status, conf.decided_at, conf.decided_by = "released", now, officer
+    return act_on(desk, session, message_id, now, proof=f"released by {officer}", released=True)

@@ -58,7 +58,7 @@ def open_cycle(app: App, number: int, deadline: date, now: datetime) -> int:
                                   "text": render_blank(cat, k, lang)} for k in FORM_KINDS],
                 ),
                 key=f"circular:{number}:{state.code}", to=repo.focal_points_of(session, state.code),
-                lang=lang, state_code=state.code, cap=False, attachments=forms_cache[lang],
+                lang=lang, state_code=state.code, attachments=forms_cache[lang],
             ), now)
             queued += out
         cycle.circular_sent_at = now

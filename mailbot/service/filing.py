@@ -15,7 +15,7 @@ incident any mail concerns, for every handler.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -179,11 +179,24 @@ class Filing:
             return self._hold(session, row, mail, data, state, now,
                               f"the form reports for {data.claimed_state} but the sender is "
                               f"registered for {state}")
+        if not msg.cls.released and self._flooding(session, state, now):
+            return self._held_flood(row, state)
         if data.kind is FormKind.VIOLATION:
             return self._violation(session, row, mail, data, state, now)
         if data.kind is FormKind.FOLLOW_UP:
             return self._follow_up(session, row, mail, data, state, now)
         return self._views(session, row, mail, data, state, now)
+
+    def _flooding(self, session: Session, state: str, now: datetime) -> bool:
+        limit = self.app.settings.policy.reports_per_state_per_day
+        return repo.submissions_since(session, state, now - timedelta(days=1)) >= limit
+
+    def _held_flood(self, row: InboundMessage, state: str) -> HandlerResult:
+        """Past the day's number of reports from one State: held, not filed, for the Secretariat."""
+        limit = self.app.settings.policy.reports_per_state_per_day
+        reason = (f"more than {limit} reports from {state} within 24 hours: held for the Secretariat "
+                  f"(mailbot messages release {row.id})")
+        return HandlerResult.held(reason, mails=[self.mailer.notify_secretariat(row, reason)])
 
     def _without_form(self, session: Session, row: InboundMessage, mail: InboundMail,
                       state: str, now: datetime) -> HandlerResult:

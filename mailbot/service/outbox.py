@@ -178,7 +178,7 @@ class Mailer:
                 by_lang[lang], key=keys[code], to=focal.get(code, []), lang=lang, state_code=code,
                 incident_id=incident.id if incident else None,
                 reference=incident.reference if incident else None, submission_id=sub.id,
-                cap=False, attachment_refs=files, not_before=leaves_at, known_new=True))
+                attachment_refs=files, not_before=leaves_at, known_new=True))
         return mails
 
     def _circulated_files(self, session: Session, sub: Submission
@@ -230,7 +230,7 @@ class Mailer:
                                             role, lang)),
             key=f"attention:{incident.id}:{state_code}",
             to=self.focal_points(session).get(state_code, []), lang=lang, state_code=state_code,
-            incident_id=incident.id, reference=incident.reference, submission_id=sub.id, cap=False)
+            incident_id=incident.id, reference=incident.reference, submission_id=sub.id)
 
 
 def message_summary(row: InboundMessage) -> dict[str, Any]:

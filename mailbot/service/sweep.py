@@ -72,8 +72,7 @@ class Sweeper:
                      outstanding=["outcome"] if action.paragraph == "10b-final" else [],
                      prefilled_form=form),
             key=action.key, to=repo.focal_points_of(session, action.state_code), lang=lang,
-            state_code=action.state_code, incident_id=incident.id, reference=incident.reference,
-            cap=False)
+            state_code=action.state_code, incident_id=incident.id, reference=incident.reference)
 
     def _escalation(self, action: Escalate, row: Obligation, incident: Incident,
                     now: datetime) -> OutgoingMail:

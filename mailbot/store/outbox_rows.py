@@ -134,10 +134,9 @@ _AUTOMATIC_MAIL_COUNT = Direct(select(func.count()).select_from(
     .where(
         OutboxRecipient.address == bindparam("address"),
         OutboxRecipient.created_at >= bindparam("since"),
+        # every automatic mail to the address counts, answers and notes alike (circulations,
+        # notices, reminders): a flood of reports must not become a flood of mail to a State
         OutboxMessage.status != "held",
-        # the cap is against answer loops: notes the desk decides to send (circulations,
-        # notices, reminders) are not answers and must not crowd out the answers
-        OutboxMessage.auto_submitted == "auto-replied",
     )
     .limit(bindparam("limit"))
     .subquery()
@@ -145,7 +144,7 @@ _AUTOMATIC_MAIL_COUNT = Direct(select(func.count()).select_from(
 
 
 def automatic_mail_count(session: Session, address: str, since: datetime, limit: int) -> int:
-    """How many automatic answers were queued for ``address`` since ``since``, counted up to ``limit``.
+    """How many automatic mails were queued for ``address`` since ``since``, counted up to ``limit``.
 
     Counting stops at the cap: past it, the exact number does not matter.
     """

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, insert, inspect, select, update
+from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
@@ -479,3 +479,9 @@ def incident_references(session: Session, message_ids: Sequence[int]) -> dict[in
                            .join(Incident, Incident.id == InboundMessage.incident_id)
                            .where(InboundMessage.id.in_(list(message_ids))))
     return {int(message_id): str(reference) for message_id, reference in rows}
+
+
+def submissions_since(session: Session, state_code: str, since: datetime) -> int:
+    """How many submissions ``state_code`` made since ``since`` (the daily limit of reports)."""
+    return int(session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.state_code == state_code, Submission.received_at >= since)) or 0)

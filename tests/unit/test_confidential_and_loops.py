@@ -209,18 +209,23 @@ def test_circulation_withdrawn_after_its_claim_is_not_sent(app: App) -> None:
 # --- loop safety --------------------------------------------------------------------------------
 
 
-def test_daily_cap_counts_answers_not_the_notes_a_state_receives(app: App) -> None:
+def test_daily_cap_counts_every_automatic_mail_to_an_address(app: App) -> None:
+    """Circulations and notices count, and are held past the cap too (listed, never dropped)."""
     outbox = Outbox(app)
-    with app.sessions.begin() as session:
-        for i in range(app.settings.policy.daily_cap_per_address + 5):
+    cap = app.settings.policy.daily_cap_per_address
+    for i in range(cap + 5):  # each decided in a transaction of its own, as they would be
+        with app.sessions.begin() as session:
             outbox.put(session, OutgoingMail(
                 Circular(cycle="2025-2027", ga_session=82, deadline=NOW.date(), blank_forms=[]),
-                key=f"circular:{i}:FRA", to=[FRA], lang="en", cap=False), NOW)
+                key=f"circular:{i}:FRA", to=[FRA], lang="en"), NOW)
     out = Sender(app).send("Hello, no form here.", "Letter")
     assert out.status == "corrected"
     with app.sessions() as session:
-        correction = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "correction")).one()
-    assert correction.status == "pending", correction.last_error
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    statuses = [r.status for r in rows]
+    assert statuses[:cap] == ["pending"] * cap
+    assert set(statuses[cap:]) == {"held"}  # five circulars and the correction
+    assert all("daily cap" in (r.last_error or "") for r in rows[cap:])
 
 
 def test_answers_go_to_the_from_address_never_to_reply_to(app: App) -> None:

@@ -189,3 +189,21 @@ def test_a_proven_stranger_is_answered_without_being_quoted(app: App) -> None:
     from mailbot.service.rendering import MailRenderer
 
     assert b"QUOTEMARK-5521" not in MailRenderer(app).render_row(rows[0]).split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_flood_of_reports_from_one_state_is_held_past_the_days_number(app: App) -> None:
+    desk = Desk(app)
+    limit = app.settings.policy.reports_per_state_per_day
+    for i in range(limit + 1):
+        desk.send(report(app).replace("The gate was forced.", f"Event number {i}."), proven=True,
+                  at=NOW + timedelta(minutes=i))
+    with app.sessions() as session:
+        last = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        assert last is not None
+        assert last.status == "held" and f"more than {limit} reports from FRA" in (last.reason or "")
+        flooded = last.id
+    circulated = desk.kinds().count("circulation")
+    assert desk.kinds()[-1] == "secretariat_notice"  # the Secretariat is told
+    said = release_message(app, flooded, OFFICER, NOW + timedelta(hours=2))
+    assert "released by officer@example.test" in said
+    assert desk.kinds().count("circulation") > circulated  # released: it goes out

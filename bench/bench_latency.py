@@ -85,7 +85,8 @@ def main() -> int:
                     if kind == "follow_up" and corpus.violations == 0:
                         kind = "violation"
                     msg = corpus.make(kind, i)
-                    raw = msg.as_bytes(policy=email.policy.SMTP)
+                    # signed as the focal point's own server signs it: the desk proves the sender
+                    raw = stack.sign(msg.as_bytes(policy=email.policy.SMTP))
                     smtp.sendmail(str(msg["From"]), [BOT_ADDRESS], raw)
                     accepted = time.monotonic()
                     committed = wait_for_commit(db, str(msg["Message-ID"]), 30)

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 #: The command words, in the order ``#help`` lists them.
-COMMAND_WORDS: tuple[str, ...] = ("extend", "waive", "fulfilled", "report", "help")
+COMMAND_WORDS: tuple[str, ...] = ("extend", "waive", "fulfilled", "report", "release", "help")
 
 #: The longest extension a command may give (a guard against typing 3000d for 30d).
 MAX_EXTENSION = timedelta(days=3 * 366)
@@ -77,6 +77,7 @@ Commands (one per line, at the top of your reply, above the quoted text):
   #fulfilled [reason]      record the obligation as met
   #report 83               compile the report to the General Assembly, 83rd session
   #report 83 addendum      compile the addendum for late submissions
+  #release 12              act on held message 12 (its sender could not be proven)
   #help                    this list
 #extend, #waive and #fulfilled apply to the incident and State of the mail you reply to,
 or name them first: #extend DCM-2026-0007 30d   #waive DCM-2026-0007 FRA reason"""
@@ -124,13 +125,21 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Release:
+    """Act on a message held until its sender confirms it, on the officer's word."""
+
+    message_id: int
+    line: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
 class Help:
     """Answer with the command syntax."""
 
     line: str = field(default="", compare=False)
 
 
-Command = Extend | Waive | Fulfilled | Report | Help
+Command = Extend | Waive | Fulfilled | Report | Release | Help
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,11 @@ def parse_line(line: str, *, state_codes: Collection[str] | None = None) -> Comm
         return Help(line=line)
     if word == "report":
         return _report(line, args)
+    if word == "release":
+        number = args.split()[0].lstrip("#") if args.split() else ""
+        if not number.isdigit():
+            return CommandError(line, "#release needs the number of a held message, like #release 12")
+        return Release(int(number), line=line)
     if word in ("extend", "waive", "fulfilled"):
         reference, state, rest = _target(args, state_codes)
         if word == "extend":

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailbot.domain import commands as cmd
-from mailbot.domain.mails import CommandResult
+from mailbot.domain.mails import CommandResult, OutgoingMail
 from mailbot.service.commands import CommandRunner
+from mailbot.service.confirming import ReleaseError, release
 from mailbot.service.results import HandlerResult, Handling
 
 if TYPE_CHECKING:
@@ -31,11 +32,32 @@ def secretariat(desk: Handlers, msg: Handling) -> HandlerResult:
                                            incident_id=incident.id)
         return HandlerResult.held("Secretariat mail with no command and no incident; for review")
     runner = CommandRunner(desk.app)
-    lines, attachments = runner.run(msg.session, commands, mail, incident, msg.now)
+    released = [c for c in commands if isinstance(c, cmd.Release)]
+    lines, attachments = runner.run(msg.session, [c for c in commands if c not in released], mail,
+                                    incident, msg.now)
+    lines, mails = _release(desk, msg, released, lines, runner)
     lines += [f"error: {e.message}" for e in errors]
     answer = desk.mailer.reply(
         CommandResult(lines=lines, ok=not errors and not runner.failed,
                       command_subject=mail.subject),
         msg.row, mail, lang="en", attachments=attachments, cap=False)
     return HandlerResult.processed("Secretariat commands: " + "; ".join(lines)[:900],
-                                   incident_id=incident.id if incident else None, mails=[answer])
+                                   incident_id=incident.id if incident else None,
+                                   mails=[*mails, answer])
+
+
+def _release(desk: Handlers, msg: Handling, released: list[cmd.Release], lines: list[str],
+             runner: CommandRunner) -> tuple[list[str], list[OutgoingMail]]:
+    """``#release N``: the held messages acted on, and the mails that follow from them."""
+    mails: list[OutgoingMail] = []
+    officer = msg.mail.from_addr.lower()
+    for c in released:
+        try:
+            result = release(desk, msg.session, c.message_id, officer, msg.now)
+        except ReleaseError as exc:
+            runner.failed += 1
+            lines.append(f"{c.line}: not done: {exc}")
+            continue
+        mails.extend(result.mails)
+        lines.append(f"{c.line}: message {c.message_id} released: {result.reason or result.status}")
+    return lines, mails

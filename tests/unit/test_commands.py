@@ -87,11 +87,11 @@ def test_every_syntax(line: str, expected: Command) -> None:
     ("#report 83 draft", "#report takes the session and, optionally, the word addendum, "
                          "like #report 83 addendum"),
     ("#extnd 30d", "#extnd is not a command; did you mean #extend? (commands: #extend, #waive, "
-                   "#fulfilled, #report, #help)"),
+                   "#fulfilled, #report, #release, #help)"),
     ("#fulfiled", "#fulfiled is not a command; did you mean #fulfilled? (commands: #extend, "
-                  "#waive, #fulfilled, #report, #help)"),
+                  "#waive, #fulfilled, #report, #release, #help)"),
     ("#escalate", "#escalate is not a command (commands: #extend, #waive, #fulfilled, "
-                  "#report, #help)"),
+                  "#report, #release, #help)"),
 ])
 def test_errors_say_what_to_write(line: str, message: str) -> None:
     parsed = parse_line(line)
@@ -182,3 +182,11 @@ def test_help_text_lists_every_command() -> None:
     # the help text, quoted back in a reply, yields no commands
     quoted = "\n".join("> " + line for line in HELP_TEXT.splitlines())
     assert parse_commands("thanks\n" + quoted, "") == ([], [])
+
+
+def test_release_names_a_held_message() -> None:
+    from mailbot.domain.commands import Release
+
+    assert parse_line("#release 12") == Release(12)
+    assert parse_line("#release #12") == Release(12)
+    assert isinstance(parse_line("#release twelve"), CommandError)

@@ -207,3 +207,20 @@ def test_a_flood_of_reports_from_one_state_is_held_past_the_days_number(app: App
     said = release_message(app, flooded, OFFICER, NOW + timedelta(hours=2))
     assert "released by officer@example.test" in said
     assert desk.kinds().count("circulation") > circulated  # released: it goes out
+
+
+def test_an_officer_releases_a_held_report_by_mail(app: App) -> None:
+    desk = Desk(app)
+    desk.send(report(app))  # unproven: held, France asked
+    out = desk.send("#release 1", sender=OFFICER, subject="Release", proven=True)
+    assert out.status == "processed" and "message 1 released" in (out.reason or "")
+    assert {"ack_violation", "circulation", "attention"} <= acted(desk.kinds())
+    assert desk.kinds()[-1] == "command_result"
+
+
+def test_a_release_by_an_unproven_officer_waits_for_its_own_confirmation(app: App) -> None:
+    desk = Desk(app)
+    desk.send(report(app))
+    out = desk.send("#release 1", sender=OFFICER, subject="Release")
+    assert out.status == "held"
+    assert acted(desk.kinds()) == set()
